@@ -1,0 +1,1 @@
+"""Results to pandas dataframes, plots and reports."""

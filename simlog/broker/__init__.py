@@ -1,0 +1,1 @@
+"""Broker: replica manager, partition state, ISR, high watermark, purgatories."""

@@ -1,0 +1,1 @@
+"""History recorder and Jepsen-style checkers: pure functions of history + final state."""

@@ -1,0 +1,1 @@
+"""Clients: producer (partitioner, accumulator, sender, idempotence) and consumer."""

@@ -1,0 +1,1 @@
+"""KRaft-style controller quorum: Raft, metadata log, registration, elections."""

@@ -1,0 +1,1 @@
+"""Group coordinator: membership, rebalance protocols, assignors, committed offsets."""

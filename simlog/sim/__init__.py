@@ -1,0 +1,1 @@
+"""The deterministic SimPy world: network, disk and process models, faults, trace."""

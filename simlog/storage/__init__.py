@@ -1,0 +1,1 @@
+"""Partition log: segments, indexes, roll, retention, compaction, truncation, recovery."""
