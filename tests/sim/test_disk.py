@@ -1,0 +1,272 @@
+"""SimDisk: page cache vs durable image, fsync cost and ordering, writeback, power loss
+with torn prefixes, metadata durability, full and slow disks, corruption, LRU costs."""
+
+from __future__ import annotations
+
+import random
+
+import crc32c
+from hypothesis import given
+from hypothesis import strategies as st
+
+from simlog.runtime import Disk, DiskError
+from simlog.sim.disk import ManualDiskHost, SimDisk
+from simlog.sim.params import KIB, MIB, DiskParams
+
+
+def make(**kw) -> tuple[SimDisk, ManualDiskHost]:
+    host = ManualDiskHost()
+    return SimDisk(host, DiskParams(**kw), random.Random(7)), host
+
+
+def test_implements_runtime_disk() -> None:
+    disk, _ = make()
+    assert isinstance(disk, Disk)
+
+
+def test_written_bytes_readable_at_once_not_durable_until_fsync() -> None:
+    disk, host = make()
+    assert disk.append("a.log", b"hello") == 0
+    assert disk.append("a.log", b" world") == 5
+    assert disk.read("a.log", 0, 100) == b"hello world"
+    assert disk.durable_bytes("a.log") == b""
+    done: list[object] = []
+    disk.fsync("a.log", done.append)
+    assert done == []  # never re-entrant
+    host.run_all()
+    assert done == [None]
+    assert disk.durable_bytes("a.log") == b"hello world"
+
+
+def test_fsync_cost_is_latency_plus_bytes_over_bandwidth_serialised() -> None:
+    disk, host = make(fsync_latency_us=1_000, write_bytes_per_s=1 * MIB)
+    disk.append("a", bytes(512 * KIB))
+    disk.append("b", bytes(0))
+    times: list[int] = []
+    disk.fsync("a", lambda e: times.append(host.time_us))
+    disk.fsync("b", lambda e: times.append(host.time_us))  # queued behind "a"
+    host.run_all()
+    assert times == [1_000 + 500_000, 1_000 + 500_000 + 1_000]
+
+
+def test_fsync_covers_only_writes_issued_before_it() -> None:
+    disk, host = make(dirty_expire_us=None)
+    disk.append("a", b"one")
+    disk.fsync("a", lambda e: None)
+    disk.append("a", b"two")  # after the fsync was issued
+    host.run_all()
+    assert disk.durable_bytes("a") == b"one"
+    assert disk.dirty_bytes("a") == 3
+
+
+def test_writeback_makes_old_dirty_data_durable() -> None:
+    disk, host = make(dirty_expire_us=30_000_000)
+    disk.append("a", b"old")
+    host.advance(20_000_000)
+    disk.append("a", b"new")
+    host.advance(10_000_000)
+    assert disk.durable_bytes("a") == b"old"
+    host.advance(20_000_000)
+    assert disk.durable_bytes("a") == b"oldnew"
+
+
+def test_writeback_disabled_keeps_everything_dirty() -> None:
+    disk, host = make(dirty_expire_us=None)
+    disk.append("a", b"x" * 10)
+    host.advance(3_600_000_000)
+    assert disk.durable_bytes("a") == b""
+
+
+def test_power_loss_drops_unsynced_keeps_synced() -> None:
+    disk, host = make(torn_writes=False)
+    disk.append("a", b"synced")
+    disk.fsync("a", lambda e: None)
+    host.run_all()
+    disk.append("a", b"-lost")
+    disk.append("b", b"lost too")
+    assert disk.power_loss() == 0
+    assert disk.read("a", 0, 100) == b"synced"
+    assert disk.read("b", 0, 100) == b""  # created (metadata durable), contents lost
+    assert disk.exists("b")
+
+
+def test_power_loss_cancels_fsync_in_flight() -> None:
+    disk, host = make(torn_writes=False)
+    disk.append("a", b"data")
+    done: list[object] = []
+    disk.fsync("a", done.append)
+    disk.power_loss()
+    host.run_all()
+    assert done == []
+    assert disk.read("a", 0, 10) == b""
+
+
+def test_issued_fsync_completes_durability_without_callback_running() -> None:
+    # The node crashed (its callback is never run), but the kernel finishes the flush.
+    disk, host = make(torn_writes=False)
+    disk.append("a", b"data")
+    disk.fsync("a", lambda e: None)
+    host._heap.clear()  # the World drops the callback of a crashed node
+    host.advance(1_000_000)
+    disk.power_loss()
+    assert disk.read("a", 0, 10) == b"data"
+
+
+@given(st.lists(st.binary(min_size=1, max_size=20), min_size=1, max_size=8),
+       st.integers(0, 2**32))
+def test_torn_power_loss_keeps_a_prefix_of_writes_in_order(chunks, seed) -> None:
+    host = ManualDiskHost()
+    disk = SimDisk(host, DiskParams(torn_writes=True), random.Random(seed))
+    disk.append("a", b"")
+    disk.append("b", b"")
+    for i, c in enumerate(chunks):
+        disk.append("ab"[i % 2], c)
+    kept = disk.power_loss()
+    assert 0 <= kept <= sum(map(len, chunks))
+    # writes reach the platter in order: the first `kept` bytes of the write stream
+    expect = {"a": b"", "b": b""}
+    left = kept
+    for i, c in enumerate(chunks):
+        expect["ab"[i % 2]] += c[:max(0, left)]
+        left -= len(c)
+    assert disk.read("a", 0, 1000) == expect["a"]
+    assert disk.read("b", 0, 1000) == expect["b"]
+
+
+def test_torn_power_loss_cuts_mid_write_for_some_seed() -> None:
+    torn = 0
+    for seed in range(20):
+        host = ManualDiskHost()
+        disk = SimDisk(host, DiskParams(torn_writes=True), random.Random(seed))
+        disk.append("a", b"x" * 100)
+        disk.append("a", b"y" * 100)
+        kept = disk.power_loss()
+        assert disk.read("a", 0, 1000) == (b"x" * 100 + b"y" * 100)[:kept]
+        torn += kept not in (0, 100, 200)
+    assert torn > 10
+
+
+def test_metadata_ops_durable_on_return() -> None:
+    disk, host = make(torn_writes=False)
+    disk.append("tmp", b"checkpoint")
+    disk.fsync("tmp", lambda e: None)
+    host.run_all()
+    assert disk.rename("tmp", "cp") is None
+    disk.append("big", b"0123456789")
+    disk.fsync("big", lambda e: None)
+    host.run_all()
+    assert disk.truncate("big", 4) is None
+    disk.append("gone", b"z")
+    assert disk.delete("gone") is None
+    disk.power_loss()
+    assert disk.list() == ["big", "cp"]
+    assert disk.read("cp", 0, 100) == b"checkpoint"
+    assert disk.read("big", 0, 100) == b"0123"
+
+
+def test_truncate_clips_pending_writes() -> None:
+    disk, host = make(torn_writes=True)
+    disk.append("a", b"abcdef")
+    disk.truncate("a", 2)
+    disk.append("a", b"XY")
+    disk.fsync("a", lambda e: None)
+    host.run_all()
+    assert disk.durable_bytes("a") == b"abXY"
+
+
+def test_pwrite_extends_with_zeros_and_overwrites() -> None:
+    disk, host = make()
+    assert disk.pwrite("i", 4, b"ab") is None
+    assert disk.read("i", 0, 10) == b"\0\0\0\0ab"
+    disk.pwrite("i", 0, b"zz")
+    disk.fsync("i", lambda e: None)
+    host.run_all()
+    assert disk.durable_bytes("i") == b"zz\0\0ab"
+
+
+def test_errors_are_values() -> None:
+    disk, host = make()
+    assert isinstance(disk.read("nope", 0, 1), DiskError)
+    assert disk.size("nope").kind == DiskError.NOT_FOUND
+    assert disk.rename("nope", "x").kind == DiskError.NOT_FOUND
+    got: list[object] = []
+    disk.fsync("nope", got.append)
+    host.run_all()
+    assert got[0].kind == DiskError.NOT_FOUND
+
+
+def test_full_disk_fails_writes_then_recovers() -> None:
+    disk, _ = make()
+    disk.append("a", b"x")
+    disk.set_full(True)
+    err = disk.append("a", b"y")
+    assert isinstance(err, DiskError) and err.kind == DiskError.NO_SPACE
+    assert disk.pwrite("a", 5, b"z").kind == DiskError.NO_SPACE
+    assert disk.pwrite("a", 0, b"q") is None  # overwrite in place needs no space
+    assert disk.read("a", 0, 10) == b"q"
+    disk.set_full(False)
+    assert disk.append("a", b"y") == 1
+
+
+def test_capacity_limit() -> None:
+    disk, _ = make(capacity_bytes=10)
+    assert disk.append("a", b"x" * 8) == 0
+    assert disk.append("a", b"x" * 3).kind == DiskError.NO_SPACE
+    disk.truncate("a", 0)
+    assert disk.append("a", b"x" * 10) == 0
+
+
+def test_slow_disk_multiplies_fsync_time() -> None:
+    def fsync_time(factor: float) -> int:
+        disk, host = make(fsync_latency_us=2_000, write_bytes_per_s=100 * MIB)
+        disk.set_slow(factor)
+        disk.append("a", bytes(MIB))
+        t: list[int] = []
+        disk.fsync("a", lambda e: t.append(host.time_us))
+        host.run_all()
+        return t[0]
+    assert fsync_time(10) == 10 * fsync_time(1)
+
+
+def test_corruption_is_caught_by_checksum() -> None:
+    disk, host = make()
+    payload = b"record-payload" * 10
+    disk.append("seg", crc32c.crc32c(payload).to_bytes(4, "big") + payload)
+    disk.fsync("seg", lambda e: None)
+    host.run_all()
+    positions = disk.corrupt("seg", 3)
+    assert len(positions) == 3
+    data = disk.read("seg", 0, 1000)
+    assert crc32c.crc32c(data[4:]) != int.from_bytes(data[:4], "big")
+    disk.power_loss()  # the durable image is corrupt too
+    data = disk.read("seg", 0, 1000)
+    assert crc32c.crc32c(data[4:]) != int.from_bytes(data[:4], "big")
+
+
+def test_page_cache_writes_cost_memory_bandwidth_exactly() -> None:
+    disk, host = make(memory_bytes_per_s=1 * MIB)
+    for _ in range(1024):
+        disk.append("a", bytes(1024))  # 1 KiB each: under 1 µs, but it adds up
+    assert host.busy_us == 1_000_000
+
+
+def test_bounded_page_cache_read_misses_cost_read_bandwidth() -> None:
+    disk, host = make(page_cache_bytes=128 * KIB, page_chunk_bytes=64 * KIB,
+                      read_bytes_per_s=1 * MIB, memory_bytes_per_s=1024 * MIB)
+    disk.append("a", bytes(256 * KIB))  # only the last 128 KiB stay cached
+    host.busy_us = 0
+    disk.read("a", 128 * KIB, 128 * KIB)  # hit
+    hit_us = host.busy_us
+    disk.read("a", 0, 128 * KIB)  # miss: 128 KiB at 1 MiB/s
+    assert hit_us < 1_000
+    assert host.busy_us - hit_us >= 125_000
+    assert disk.stats["read_miss_bytes"] == 128 * KIB
+
+
+def test_trace_records_disk_ops() -> None:
+    disk, host = make()
+    disk.append("a", b"abc")
+    disk.fsync("a", lambda e: None)
+    host.run_all()
+    kinds = [t[1] for t in host.traced]
+    assert kinds == ["disk.append", "disk.fsync", "disk.fsync_done"]
