@@ -1,0 +1,486 @@
+"""One replica of one partition on this broker: role, ISR, high watermark (Kafka's Partition).
+
+As leader it appends produced batches, tracks every follower's log end offset (LEO) and
+last caught-up time from their fetches, moves the high watermark (HW) and proposes ISR
+changes; as follower it only keeps the leader's identity and epoch and its own HW (the
+fetcher does the fetching). It sends nothing itself: ISR changes go out through the
+`alter_isr` callback (the replica manager turns them into AlterPartition requests).
+
+Invariants (Kafka's, KIP-497 and KAFKA-13091 included):
+- The leader's HW only grows while it leads, and is the minimum LEO over the *maximal*
+  ISR (the committed ISR plus any replica a pending expansion adds, or the ISR before a
+  pending shrink) and any replica currently caught up; so an ISR change in flight never
+  lets the HW pass a replica the controller may still count as in sync.
+- A replica is caught up when its LEO equals the leader's or it reached the leader's LEO
+  of its previous fetch within `replica.lag.time.max.ms`.
+- The ISR shrinks only through the controller: an isolated leader cannot drop its
+  followers, so its HW stops and acks=all requests time out instead of succeeding.
+- One ISR change in flight at a time; it is cleared by the controller's answer or by
+  the next metadata update for this partition.
+- acks=all completes when HW >= last offset + 1; the answer is
+  NOT_ENOUGH_REPLICAS_AFTER_APPEND if the maximal ISR is then below min.insync.replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from simlog.broker.config import TopicSettings
+from simlog.broker.producer_state import (
+    ProducerStateManager,
+    SequenceCheck,
+    last_sequence,
+)
+from simlog.broker.replica_log import BatchInfo, LogAppendError, ReplicaLog
+from simlog.protocol.errors import Errors
+from simlog.runtime import FileSlice
+
+NO_LEADER = -1
+UNKNOWN_OFFSET = -1
+NO_EPOCH = -1
+# "never caught up": Kafka uses 0 on a wall clock; simulated clocks start near 0.
+NEVER_US = -(1 << 62)
+
+
+@dataclass(slots=True)
+class ReplicaState:
+    """What the leader knows of one follower, from its fetches (Kafka's Replica)."""
+
+    broker_id: int
+    log_end_offset: int = UNKNOWN_OFFSET
+    last_caught_up_time_us: int = NEVER_US
+    last_fetch_leader_leo: int = UNKNOWN_OFFSET
+    last_fetch_time_us: int = 0
+
+    def is_caught_up(self, leader_leo: int, now_us: int, lag_max_us: int) -> bool:
+        return (self.log_end_offset == leader_leo
+                or now_us - self.last_caught_up_time_us <= lag_max_us)
+
+    def update_fetch_state(self, fetch_offset: int, fetch_time_us: int,
+                           leader_leo: int) -> None:
+        """Kafka's rule: a fetch at the leader's LEO proves caught-up now; a fetch at
+        the leader's LEO of the previous fetch proves caught-up at that fetch's time."""
+        if fetch_offset >= leader_leo:
+            self.last_caught_up_time_us = max(self.last_caught_up_time_us, fetch_time_us)
+        elif fetch_offset >= self.last_fetch_leader_leo:
+            self.last_caught_up_time_us = max(self.last_caught_up_time_us,
+                                              self.last_fetch_time_us)
+        self.log_end_offset = fetch_offset
+        self.last_fetch_leader_leo = leader_leo
+        self.last_fetch_time_us = fetch_time_us
+
+
+@dataclass(frozen=True, slots=True)
+class PendingIsrChange:
+    """An AlterPartition in flight: `isr` proposed, `maximal_isr` used for the HW."""
+
+    isr: frozenset[int]
+    maximal_isr: frozenset[int]
+    kind: str  # "expand" | "shrink"
+
+
+@dataclass(frozen=True, slots=True)
+class AppendOutcome:
+    error: Errors
+    first_offset: int = UNKNOWN_OFFSET
+    last_offset: int = UNKNOWN_OFFSET
+    duplicate: bool = False
+    log_append_time_ms: int = -1
+    log_start_offset: int = UNKNOWN_OFFSET
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOutcome:
+    """One partition's answer to a fetch (Kafka's LogReadResult)."""
+
+    error: Errors
+    high_watermark: int = UNKNOWN_OFFSET
+    log_start_offset: int = UNKNOWN_OFFSET
+    log_end_offset: int = UNKNOWN_OFFSET
+    records: bytes | FileSlice = b""
+    diverging_epoch: tuple[int, int] | None = None  # (epoch, end_offset)
+
+    @property
+    def size_bytes(self) -> int:
+        r = self.records
+        return r.length if isinstance(r, FileSlice) else len(r)
+
+
+AlterIsrCallback = Callable[["Partition", PendingIsrChange], None]
+EmitCallback = Callable[..., None]
+
+
+@dataclass
+class Partition:
+    topic: str
+    index: int
+    local_broker_id: int
+    log: ReplicaLog
+    settings: TopicSettings
+    replica_lag_time_max_us: int
+    alter_isr: AlterIsrCallback = lambda _p, _c: None
+    emit: EmitCallback = lambda kind, **fields: None
+
+    leader_id: int = NO_LEADER
+    leader_epoch: int = NO_EPOCH
+    partition_epoch: int = NO_EPOCH
+    replicas: tuple[int, ...] = ()
+    isr: frozenset[int] = frozenset()
+    pending: PendingIsrChange | None = None
+    high_watermark: int = 0
+    leader_epoch_start_offset: int = UNKNOWN_OFFSET
+    remotes: dict[int, ReplicaState] = field(default_factory=dict)
+    producers: ProducerStateManager = field(default_factory=ProducerStateManager)
+
+    def __post_init__(self) -> None:
+        hw = self.log.read_high_watermark()
+        self.high_watermark = max(self.log.log_start_offset, min(hw, self.log.log_end_offset))
+        self.rebuild_producer_state()
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.index}"
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leader_id == self.local_broker_id
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def maximal_isr(self) -> frozenset[int]:
+        return self.pending.maximal_isr if self.pending is not None else self.isr
+
+    def check_leader_epoch(self, current_leader_epoch: int) -> Errors:
+        """KIP-320: a request naming an older epoch is fenced, a newer one is unknown."""
+        if current_leader_epoch == NO_EPOCH or current_leader_epoch == self.leader_epoch:
+            return Errors.NONE
+        if current_leader_epoch < self.leader_epoch:
+            return Errors.FENCED_LEADER_EPOCH
+        return Errors.UNKNOWN_LEADER_EPOCH
+
+    # ------------------------------------------------------------------ roles
+
+    def make_leader(self, leader_epoch: int, partition_epoch: int, replicas: tuple[int, ...],
+                    isr: frozenset[int], now_us: int) -> bool:
+        """Apply a partition state naming this broker leader. Returns True when this
+        starts a new leader epoch here (followers must be tracked afresh)."""
+        if leader_epoch < self.leader_epoch:
+            return False
+        new_epoch = leader_epoch > self.leader_epoch or not self.is_leader
+        self.leader_id = self.local_broker_id
+        self.replicas = tuple(replicas)
+        self._set_committed_isr(frozenset(isr), partition_epoch)
+        if new_epoch:
+            self.leader_epoch = leader_epoch
+            self.leader_epoch_start_offset = self.log.log_end_offset
+            self.log.assign_epoch_start_offset(leader_epoch, self.leader_epoch_start_offset)
+            leo = self.log.log_end_offset
+            self.remotes = {}
+            for r in sorted(self.replicas):
+                if r != self.local_broker_id:
+                    st = ReplicaState(r)
+                    # ISR members get a full lag window to prove themselves (Kafka).
+                    st.last_caught_up_time_us = now_us if r in self.isr else NEVER_US
+                    st.last_fetch_leader_leo = leo if r in self.isr else UNKNOWN_OFFSET
+                    self.remotes[r] = st
+            self.emit("become_leader", partition=self.name, leader_epoch=leader_epoch,
+                      isr=sorted(self.isr), log_end_offset=leo, high_watermark=self.high_watermark)
+        else:
+            for r in sorted(self.replicas):
+                if r != self.local_broker_id and r not in self.remotes:
+                    self.remotes[r] = ReplicaState(r)
+            for r in sorted(self.remotes):
+                if r not in self.replicas:
+                    del self.remotes[r]
+        self.maybe_increment_hw(now_us)
+        return new_epoch
+
+    def make_follower(self, leader_id: int, leader_epoch: int, partition_epoch: int,
+                      replicas: tuple[int, ...], isr: frozenset[int]) -> bool:
+        """Apply a partition state naming another broker (or none) leader. Returns True
+        when the leader or its epoch changed: the fetcher must re-establish its position
+        (truncate) before fetching."""
+        if leader_epoch < self.leader_epoch:
+            return False
+        changed = (leader_epoch > self.leader_epoch or leader_id != self.leader_id)
+        was_leader = self.is_leader
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.replicas = tuple(replicas)
+        self._set_committed_isr(frozenset(isr), partition_epoch)
+        self.remotes = {}
+        if changed or was_leader:
+            self.emit("become_follower", partition=self.name, leader=leader_id,
+                      leader_epoch=leader_epoch, log_end_offset=self.log.log_end_offset,
+                      high_watermark=self.high_watermark)
+        return changed or was_leader
+
+    def _set_committed_isr(self, isr: frozenset[int], partition_epoch: int) -> None:
+        self.isr = isr
+        self.partition_epoch = partition_epoch
+        self.pending = None
+
+    # ------------------------------------------------------------------ leader: produce
+
+    def append_records_to_leader(self, records: bytes, required_acks: int) -> AppendOutcome:
+        """Validate, deduplicate and append one partition's produce data."""
+        if not self.is_leader:
+            return AppendOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
+        if required_acks == -1 and len(self.isr) < self.settings.min_insync_replicas:
+            return AppendOutcome(Errors.NOT_ENOUGH_REPLICAS)
+        try:
+            batches = self.log.inspect(records)
+        except LogAppendError as e:
+            return AppendOutcome(_error_named(e.error))
+        if not batches:
+            return AppendOutcome(Errors.CORRUPT_MESSAGE)
+        # Idempotence: every batch is checked against the state as it will be when the
+        # batches before it in this request are written.
+        trial = self.producers if len(batches) == 1 else _copy_producers(self.producers)
+        next_offset = self.log.log_end_offset
+        for b in batches:
+            count = b.last_offset - b.base_offset + 1
+            last_seq = last_sequence(b.base_sequence, count)
+            res = trial.check(b.producer_id, b.producer_epoch, b.base_sequence, last_seq)
+            if res.status is SequenceCheck.DUPLICATE and res.duplicate is not None:
+                if len(batches) == 1:
+                    return AppendOutcome(Errors.NONE, res.duplicate.first_offset,
+                                         res.duplicate.last_offset, duplicate=True,
+                                         log_start_offset=self.log.log_start_offset)
+                return AppendOutcome(Errors.DUPLICATE_SEQUENCE_NUMBER)
+            if res.status is not SequenceCheck.OK:
+                return AppendOutcome(Errors[res.status.name])
+            if trial is not self.producers:
+                trial.record(b.producer_id, b.producer_epoch, b.base_sequence, last_seq,
+                             next_offset, next_offset + count - 1)
+            next_offset += count
+        try:
+            result = self.log.append_as_leader(records, self.leader_epoch)
+        except LogAppendError as e:
+            return AppendOutcome(_error_named(e.error))
+        offset = result.first_offset
+        for b in batches:
+            count = b.last_offset - b.base_offset + 1
+            self.producers.record(b.producer_id, b.producer_epoch, b.base_sequence,
+                                  last_sequence(b.base_sequence, count), offset,
+                                  offset + count - 1)
+            offset += count
+        return AppendOutcome(Errors.NONE, result.first_offset, result.last_offset,
+                             log_append_time_ms=result.log_append_time_ms,
+                             log_start_offset=self.log.log_start_offset)
+
+    def check_enough_replicas_reach_offset(self, required_offset: int) -> tuple[bool, Errors]:
+        """For acks=all: (done, error). required_offset is last offset + 1."""
+        if not self.is_leader:
+            return False, Errors.NOT_LEADER_OR_FOLLOWER
+        if self.high_watermark >= required_offset:
+            if len(self.maximal_isr) >= self.settings.min_insync_replicas:
+                return True, Errors.NONE
+            return True, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        return False, Errors.NONE
+
+    # ------------------------------------------------------------------ leader: HW, ISR
+
+    def maybe_increment_hw(self, now_us: int) -> bool:
+        """Raise the HW to the minimum LEO over the maximal ISR and caught-up replicas.
+        Returns True when it moved."""
+        if not self.is_leader:
+            return False
+        leo = self.log.log_end_offset
+        new_hw = leo
+        maximal = self.maximal_isr
+        for r in sorted(self.remotes):
+            st = self.remotes[r]
+            if st.log_end_offset < new_hw and (
+                    r in maximal or st.is_caught_up(leo, now_us, self.replica_lag_time_max_us)):
+                new_hw = st.log_end_offset
+        if new_hw > self.high_watermark:
+            self.high_watermark = new_hw
+            return True
+        return False
+
+    def update_follower_fetch_state(self, replica_id: int, fetch_offset: int,
+                                    now_us: int, leader_leo: int) -> bool:
+        """Record a follower's fetch; maybe expand the ISR; returns True if HW moved."""
+        st = self.remotes.get(replica_id)
+        if st is None:
+            return False
+        st.update_fetch_state(fetch_offset, now_us, leader_leo)
+        self.maybe_expand_isr(replica_id, now_us)
+        return self.maybe_increment_hw(now_us)
+
+    def maybe_expand_isr(self, replica_id: int, now_us: int) -> bool:
+        """Propose adding a follower that caught up with this leader's epoch."""
+        if self.pending is not None or replica_id in self.isr or not self.is_leader:
+            return False
+        st = self.remotes.get(replica_id)
+        if st is None or replica_id not in self.replicas:
+            return False
+        if not (st.is_caught_up(self.log.log_end_offset, now_us, self.replica_lag_time_max_us)
+                and st.log_end_offset >= self.high_watermark
+                and st.log_end_offset >= self.leader_epoch_start_offset):
+            return False
+        new_isr = self.isr | {replica_id}
+        self._propose(PendingIsrChange(new_isr, new_isr, "expand"))
+        return True
+
+    def out_of_sync_replicas(self, now_us: int) -> list[int]:
+        leo = self.log.log_end_offset
+        return [r for r in sorted(self.isr)
+                if r != self.local_broker_id and (
+                    r not in self.remotes
+                    or not self.remotes[r].is_caught_up(leo, now_us,
+                                                        self.replica_lag_time_max_us))]
+
+    def maybe_shrink_isr(self, now_us: int) -> bool:
+        """Propose removing followers that have not caught up for the lag time."""
+        if not self.is_leader or self.pending is not None:
+            return False
+        out = self.out_of_sync_replicas(now_us)
+        if not out:
+            return False
+        new_isr = self.isr - frozenset(out)
+        self._propose(PendingIsrChange(new_isr, self.isr, "shrink"))
+        return True
+
+    def _propose(self, change: PendingIsrChange) -> None:
+        self.pending = change
+        self.alter_isr(self, change)
+
+    def on_alter_partition_result(self, error: Errors, leader_epoch: int = NO_EPOCH,
+                                  isr: frozenset[int] | None = None,
+                                  partition_epoch: int = NO_EPOCH, now_us: int = 0) -> bool:
+        """The controller answered the pending change. Returns True if HW moved."""
+        change = self.pending
+        if change is None or not self.is_leader:
+            return False
+        if error is not Errors.NONE or isr is None:
+            # Rejected (stale partition epoch, fenced, ineligible): drop the proposal and
+            # let the next metadata update or the next check propose again.
+            self.pending = None
+            return self.maybe_increment_hw(now_us)
+        if leader_epoch != self.leader_epoch or partition_epoch < self.partition_epoch:
+            return False
+        old = self.isr
+        self._set_committed_isr(frozenset(isr), partition_epoch)
+        self._emit_isr_change(old, self.isr)
+        return self.maybe_increment_hw(now_us)
+
+    def _emit_isr_change(self, old: frozenset[int], new: frozenset[int]) -> None:
+        if new < old:
+            self.emit("isr_shrink", partition=self.name, isr=sorted(new), removed=sorted(old - new),
+                      leader_epoch=self.leader_epoch, partition_epoch=self.partition_epoch)
+        elif new > old:
+            self.emit("isr_expand", partition=self.name, isr=sorted(new), added=sorted(new - old),
+                      leader_epoch=self.leader_epoch, partition_epoch=self.partition_epoch)
+
+    # ------------------------------------------------------------------ leader: fetch
+
+    def read_as_leader(self, fetch_offset: int, max_bytes: int, current_leader_epoch: int,
+                       last_fetched_epoch: int, replica_id: int, now_us: int) -> ReadOutcome:
+        """Serve one partition of a Fetch. Followers (replica_id >= 0) read to the LEO
+        and update their fetch state; consumers read below the HW."""
+        if not self.is_leader:
+            return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
+        err = self.check_leader_epoch(current_leader_epoch)
+        if err is not Errors.NONE:
+            return ReadOutcome(err)
+        is_follower = replica_id >= 0
+        if is_follower and replica_id not in self.remotes:
+            return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
+        leo = self.log.log_end_offset
+        start = self.log.log_start_offset
+        if last_fetched_epoch != NO_EPOCH:
+            end = self.log.end_offset_for_epoch(last_fetched_epoch)
+            if end is None or end[0] < last_fetched_epoch or end[1] < fetch_offset:
+                diverging = end if end is not None else (NO_EPOCH, UNKNOWN_OFFSET)
+                return ReadOutcome(Errors.NONE, self.high_watermark, start, leo,
+                                   diverging_epoch=diverging)
+        if fetch_offset < start or fetch_offset > leo:
+            return ReadOutcome(Errors.OFFSET_OUT_OF_RANGE, self.high_watermark, start, leo)
+        max_offset = leo if is_follower else self.high_watermark
+        records: bytes | FileSlice = b""
+        if fetch_offset < max_offset:
+            records = self.log.read(fetch_offset, max_bytes, max_offset)
+        if is_follower:
+            self.update_follower_fetch_state(replica_id, fetch_offset, now_us, leo)
+        return ReadOutcome(Errors.NONE, self.high_watermark, start, leo, records)
+
+    # ------------------------------------------------------------------ follower
+
+    def append_as_follower(self, records: bytes | FileSlice) -> int:
+        """Append fetched batches; returns the new LEO."""
+        if isinstance(records, FileSlice):
+            raise TypeError("a follower appends bytes")
+        batches = self.log.append_as_follower(records)
+        for b in batches:
+            count = b.last_offset - b.base_offset + 1
+            self.producers.record(b.producer_id, b.producer_epoch, b.base_sequence,
+                                  last_sequence(b.base_sequence, count), b.base_offset,
+                                  b.last_offset)
+        return self.log.log_end_offset
+
+    def update_follower_hw(self, leader_hw: int) -> bool:
+        """A follower's HW is the leader's, capped by its own LEO."""
+        hw = max(self.log.log_start_offset, min(leader_hw, self.log.log_end_offset))
+        if hw != self.high_watermark:
+            self.high_watermark = hw
+            return True
+        return False
+
+    def truncate_to(self, offset: int, reason: str) -> None:
+        """Cut the log (and HW) back to offset, if the log is longer."""
+        leo = self.log.log_end_offset
+        if offset >= leo:
+            return
+        self.log.truncate_to(offset)
+        self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+        self.rebuild_producer_state()
+        self.emit("truncate", partition=self.name, from_offset=leo,
+                  to_offset=self.log.log_end_offset, reason=reason)
+
+    def truncate_fully_and_start_at(self, offset: int, reason: str) -> None:
+        leo = self.log.log_end_offset
+        self.log.truncate_fully_and_start_at(offset)
+        self.high_watermark = offset
+        self.producers.clear()
+        self.emit("truncate", partition=self.name, from_offset=leo, to_offset=offset,
+                  reason=reason)
+
+    def rebuild_producer_state(self) -> None:
+        self.producers.clear()
+        for b in self.log.batches(self.log.log_start_offset):
+            count = b.last_offset - b.base_offset + 1
+            self.producers.record(b.producer_id, b.producer_epoch, b.base_sequence,
+                                  last_sequence(b.base_sequence, count), b.base_offset,
+                                  b.last_offset)
+
+    def checkpoint_high_watermark(self) -> None:
+        self.log.write_high_watermark(self.high_watermark)
+
+
+def _error_named(name: str) -> Errors:
+    try:
+        return Errors[name]
+    except KeyError:
+        return Errors.UNKNOWN_SERVER_ERROR
+
+
+def _copy_producers(src: ProducerStateManager) -> ProducerStateManager:
+    dst = ProducerStateManager()
+    for pid in src.producer_ids():
+        entry = src.entry(pid)
+        assert entry is not None
+        for b in entry.batches:
+            dst.record(pid, entry.epoch, b.first_seq, b.last_seq, b.first_offset, b.last_offset)
+    return dst
+
+
+__all__ = ["AppendOutcome", "BatchInfo", "Partition", "PendingIsrChange", "ReadOutcome",
+           "ReplicaState"]

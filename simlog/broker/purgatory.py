@@ -1,0 +1,90 @@
+"""Purgatory: requests that wait for a condition or a timeout (Kafka's DelayedOperation).
+
+A produce with acks=all waits until the high watermark passes its last offset; a fetch
+with fetch.min.bytes waits until enough bytes are there. Each waits under keys (its
+partitions); whoever changes a partition calls `check_and_complete(key)`, and a timer
+per operation expires it after its delay.
+
+Invariants: an operation completes exactly once (`force_complete` is idempotent and
+cancels the timer), on whichever comes first of its condition or its timeout; watchers
+are lists in insertion order, so completion order is deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+
+from simlog.runtime import Runtime, Timer
+
+
+class DelayedOperation:
+    """Subclasses implement `try_complete` (call `force_complete` when the condition
+    holds and return its result), `on_complete` (send the response) and optionally
+    `on_expiration` (count the timeout). `on_complete` runs on both paths."""
+
+    def __init__(self, delay_us: int) -> None:
+        self.delay_us = delay_us
+        self.completed = False
+        self._timer: Timer | None = None
+
+    def try_complete(self) -> bool:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def on_complete(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def on_expiration(self) -> None:
+        pass
+
+    def force_complete(self) -> bool:
+        if self.completed:
+            return False
+        self.completed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.on_complete()
+        return True
+
+
+class Purgatory:
+    def __init__(self, rt: Runtime, name: str) -> None:
+        self.rt = rt
+        self.name = name
+        self._watchers: dict[Hashable, list[DelayedOperation]] = {}
+        self.expired_count = 0
+
+    def try_complete_else_watch(self, op: DelayedOperation, keys: Iterable[Hashable]) -> bool:
+        """Complete op now if it can; otherwise watch it under keys until it can or
+        its delay runs out. Returns True when completed at once."""
+        if op.try_complete():
+            return True
+        for key in keys:
+            self._watchers.setdefault(key, []).append(op)
+        op._timer = self.rt.set_timer(max(0, op.delay_us), lambda: self._expire(op))
+        return False
+
+    def check_and_complete(self, key: Hashable) -> int:
+        """Try every operation watched under key; returns how many completed."""
+        ops = self._watchers.get(key)
+        if not ops:
+            return 0
+        done = 0
+        for op in list(ops):
+            if not op.completed and op.try_complete():
+                done += 1
+        live = [op for op in self._watchers.get(key, ()) if not op.completed]
+        if live:
+            self._watchers[key] = live
+        else:
+            self._watchers.pop(key, None)
+        return done
+
+    def watched(self, key: Hashable) -> int:
+        return sum(1 for op in self._watchers.get(key, ()) if not op.completed)
+
+    def _expire(self, op: DelayedOperation) -> None:
+        op._timer = None
+        if op.force_complete():
+            self.expired_count += 1
+            op.on_expiration()
