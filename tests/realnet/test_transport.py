@@ -1,0 +1,180 @@
+"""Transport: framing, order, reconnect after a peer restarts, bad frames survived,
+and the `python -m realnet.node` process entry point."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from realnet.echo import EchoNode, RNBoom, RNPing
+from realnet.host import NodeHost
+from realnet.procs import NodeProcess, free_ports
+from realnet.transport import Hello, frame
+from simlog.protocol import codec
+
+pytestmark = [pytest.mark.realnet, pytest.mark.timeout(60)]
+
+
+async def until(cond, timeout_s: float = 5.0, step_s: float = 0.01) -> bool:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(step_s)
+    return True
+
+
+def echo_pair(tmp_path: Path) -> tuple[NodeHost, NodeHost, dict]:
+    book: dict[str, tuple[str, int]] = {}
+    a = NodeHost("a", EchoNode, tmp_path / "a", book)
+    b = NodeHost("b", EchoNode, tmp_path / "b", book)
+    return a, b, book
+
+
+def test_frames_arrive_in_order(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b, _ = echo_pair(tmp_path)
+        await a.start()
+        await b.start()
+        try:
+            for i in range(500):
+                a.runtime.send("b", RNPing(seq=i, payload=bytes(i % 97)))
+            assert await until(lambda: len(a.node.pongs) == 500)
+            assert a.node.pongs == [("b", i) for i in range(500)]
+            assert b.transport.stats.received == 500
+        finally:
+            await a.close()
+            await b.close()
+    asyncio.run(main())
+
+
+def test_send_to_unreachable_peer_is_dropped(tmp_path: Path) -> None:
+    async def main() -> None:
+        (dead_port,) = free_ports(1)
+        book = {"ghost": ("127.0.0.1", dead_port)}
+        a = NodeHost("a", EchoNode, tmp_path / "a", book)
+        await a.start()
+        try:
+            a.runtime.send("ghost", RNPing(seq=1))
+            a.runtime.send("nobody", RNPing(seq=2))  # not in the address book
+            assert await until(lambda: a.transport.stats.connect_failures >= 1)
+            a.runtime.send("ghost", RNPing(seq=3))  # inside the backoff window
+            assert a.transport.stats.dropped == 3
+            assert a.runtime.alive
+        finally:
+            await a.close()
+    asyncio.run(main())
+
+
+def test_bad_frames_are_skipped_and_node_survives(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b, book = echo_pair(tmp_path)
+        await a.start()
+        await b.start()
+        try:
+            reader, writer = await asyncio.open_connection(*book["b"])
+            writer.write(frame(msgspec.msgpack.encode(Hello("a"))))
+            writer.write(frame(b"\xc1garbage"))                        # not msgpack
+            writer.write(frame(msgspec.msgpack.encode({"type": "NoSuchMessage"})))
+            writer.write(frame(msgspec.msgpack.encode({"type": "RNPing", "seq": "x"})))
+            writer.write(frame(codec.encode(RNPing(seq=42))))
+            await writer.drain()
+            assert await until(lambda: ("b", 42) in a.node.pongs)
+            assert b.transport.stats.bad_frames == 3
+            # An oversized frame closes that connection, not the node.
+            writer.write(struct.pack(">I", (64 << 20) + 1))
+            await writer.drain()
+            assert await reader.read() == b""
+            writer.close()
+            a.runtime.send("b", RNPing(seq=43))
+            assert await until(lambda: ("b", 43) in a.node.pongs)
+            assert b.runtime.alive
+        finally:
+            await a.close()
+            await b.close()
+    asyncio.run(main())
+
+
+def test_handler_error_does_not_kill_the_node(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b, _ = echo_pair(tmp_path)
+        await a.start()
+        await b.start()
+        try:
+            a.runtime.send("b", RNBoom(why="test"))
+            a.runtime.send("b", RNPing(seq=1))
+            assert await until(lambda: a.node.pongs == [("b", 1)])
+            assert b.runtime.handler_errors == 1 and b.runtime.alive
+        finally:
+            await a.close()
+            await b.close()
+    asyncio.run(main())
+
+
+def test_reconnect_after_peer_process_restart(tmp_path: Path) -> None:
+    async def main() -> None:
+        port_a, port_b = free_ports(2)
+        book = {"a": ("127.0.0.1", port_a), "b": ("127.0.0.1", port_b)}
+        proc = NodeProcess("b", port_b, tmp_path / "b", book, "realnet.echo:EchoNode")
+        a = NodeHost("a", EchoNode, tmp_path / "a", book, port=port_a)
+        await a.start()
+        try:
+            proc.start()
+            seq = iter(range(10_000))
+
+            def pinged(n: int):
+                for _ in range(n):
+                    a.runtime.send("b", RNPing(seq=next(seq)))
+
+            async def pong_soon() -> bool:
+                # Fire and forget: keep pinging (bounded) until one comes back.
+                for _ in range(200):
+                    before = len(a.node.pongs)
+                    pinged(1)
+                    if await until(lambda: len(a.node.pongs) > before, 0.05):
+                        return True
+                return False
+
+            assert await pong_soon()
+            await asyncio.get_running_loop().run_in_executor(None, proc.crash)
+            pinged(3)  # lost with the dead peer, or dropped while backing off
+            await asyncio.get_running_loop().run_in_executor(None, proc.start)
+            assert await pong_soon()
+            assert a.transport.stats.connects >= 2
+        finally:
+            proc.stop()
+            await a.close()
+    asyncio.run(main())
+
+
+def test_node_process_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:EchoNode", seed=3)
+    try:
+        proc.start()
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        t0 = time.monotonic()
+        assert proc.terminate() == 0
+        assert time.monotonic() - t0 < 5
+        events = (proc.events_path).read_text().splitlines()
+        assert '"kind": "started"' in events[0] and '"kind": "halt"' in events[-1]
+    finally:
+        proc.stop()
+
+
+def test_node_process_rejects_bad_factory(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:NoSuchThing")
+    try:
+        with pytest.raises(RuntimeError, match="did not start"):
+            proc.start(timeout_s=10)
+        assert proc.proc is not None and proc.proc.returncode == 2
+    finally:
+        proc.stop()
