@@ -1,0 +1,170 @@
+"""Per-second metrics of a run, in one tidy long table (time_s, kind, entity, metric, value).
+
+Two sources feed it:
+- gauges the run loop samples once per simulated second and at the end
+  (`MetricsRecorder.sample`): node, partition, group and cluster state;
+- series derived from the history (`MetricsRecorder.add_history`): per simulated second,
+  acknowledged sends (by ack time), send attempts (by invoke time), failed and unknown
+  sends, and ack latency p50 / p99 / p999 (numpy's default linear percentile over µs,
+  reported in ms) of the sends acknowledged in that second.
+
+A derived row's `time_s` is the start of its one-second bucket [time_s, time_s + 1); a
+gauge's is the instant it was sampled. Values are numbers (bools count 1/0; None, a gauge
+unknown at that instant, is an empty cell); floats are rounded to 6 decimals once, here, so
+the CSV round-trips exactly. Rows are sorted by (time, kind, entity, metric), and a gauge
+sampled twice at one instant keeps its last value, so the output is deterministic.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.history import HistoryFrames, history_frames
+
+KINDS = ("node", "partition", "group", "cluster")
+COLUMNS = ["time_s", "kind", "entity", "metric", "value"]
+US_PER_S = 1_000_000
+PERCENTILES = (("p50", 50.0), ("p99", 99.0), ("p999", 99.9))
+CLUSTER = "cluster"  # the entity of cluster-wide rows
+
+
+class MetricsRecorder:
+    """Collects gauge samples during a run and history-derived series after it.
+
+    Gauge names are free; the analysis reads these when present: partition `leader`
+    (broker id, None or -1 = no leader), `isr_size`, `high_watermark`, `log_end_offset`,
+    `under_replicated`; node `bytes_on_disk`, `up`; group `lag` as a mapping partition ->
+    lag (stored as metrics `lag[orders/3]`); cluster `leader_elections` (running total).
+    """
+
+    def __init__(self) -> None:
+        self.gauges: dict[tuple[int, str, str, str], float] = {}
+        self.derived: dict[tuple[int, str, str, str], float] = {}
+        self.history_added = False
+        self.end_us = 0
+
+    def sample(self, time_us: int, kind: str, entity: str, **values: Any) -> None:
+        """Record gauges of one entity at one simulated instant. A mapping value expands to
+        one metric per key: `lag={"orders/3": 5}` -> metric `lag[orders/3]`."""
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
+        if not isinstance(time_us, int) or isinstance(time_us, bool) or time_us < 0:
+            raise ValueError(f"time_us {time_us!r}: expected a non-negative integer")
+        self.end_us = max(self.end_us, time_us)
+        for name, value in flatten(values):
+            self.gauges[(time_us, kind, str(entity), name)] = number(value, name)
+
+    def add_history(self, history: Any, end_us: int | None = None) -> None:
+        """Derive the per-second series from a history (list of op dicts, a history.jsonl
+        path or HistoryFrames), over seconds 0 .. end (default: the last sample or op)."""
+        frames = history if isinstance(history, HistoryFrames) else history_frames(history)
+        last_us = max([self.end_us, *frames.ops["complete_time_us"].tolist(), end_us or 0])
+        self.end_us = last_us
+        self.derived = history_series(frames.sends, last_us // US_PER_S + 1)
+        self.history_added = True
+
+    def rows(self) -> list[tuple[int, str, str, str, float]]:
+        """Every row as (time_us, kind, entity, metric, value), sorted."""
+        merged = {**self.gauges, **self.derived}
+        return [(*key, merged[key]) for key in sorted(merged)]
+
+    def frame(self) -> pd.DataFrame:
+        """The tidy table: time_s (float), kind, entity, metric, value (float, NaN = unknown)."""
+        rows = self.rows()
+        frame = pd.DataFrame(
+            {"time_s": [row[0] / US_PER_S for row in rows],
+             "kind": [row[1] for row in rows], "entity": [row[2] for row in rows],
+             "metric": [row[3] for row in rows], "value": [row[4] for row in rows]},
+            columns=COLUMNS,
+        )
+        return frame.astype({"time_s": "float64", "value": "float64", "kind": "object",
+                             "entity": "object", "metric": "object"})
+
+    def write_metrics_csv(self, path: str | Path) -> None:
+        """metrics.csv: header time_s,kind,entity,metric,value; one row per value."""
+        with open(path, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(COLUMNS)
+            for time_us, kind, entity, metric, value in self.rows():
+                writer.writerow([format_number(time_us / US_PER_S), kind, entity, metric,
+                                 format_number(value)])
+
+
+def flatten(values: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
+    for name in sorted(values):
+        value = values[name]
+        if isinstance(value, Mapping):
+            for key in sorted(value, key=str):
+                yield f"{name}[{key}]", value[key]
+        else:
+            yield name, value
+
+
+def number(value: Any, name: str) -> float:
+    """A gauge value as a float rounded to 6 decimals; None -> NaN."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool | int | float | np.integer | np.floating):
+        return round(float(value), 6)
+    raise TypeError(f"metric {name!r}: {value!r} is not a number (use broker ids, not names)")
+
+
+def format_number(value: float) -> str:
+    """Stable text for a number: integers without a point, NaN as an empty cell."""
+    if math.isnan(value):
+        return ""
+    if value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(round(value, 6))
+
+
+def history_series(sends: pd.DataFrame, n_seconds: int) -> dict[tuple, float]:
+    """Per-second send series for seconds 0 .. n_seconds - 1: cluster-wide counts and ack
+    latency percentiles, and acked sends per partition."""
+    rows: dict[tuple, float] = {}
+    seconds = np.arange(n_seconds)
+    attempt_s = sends["invoke_time_us"].to_numpy() // US_PER_S
+    complete_s = sends["complete_time_us"].to_numpy() // US_PER_S
+    kinds = sends["type"].to_numpy()
+    counts = {
+        "send_attempts_per_s": attempt_s,
+        "acked_per_s": complete_s[kinds == "ok"],
+        "send_failed_per_s": complete_s[kinds == "fail"],
+        "send_info_per_s": complete_s[kinds == "info"],
+    }
+    for metric, buckets in counts.items():
+        per_second = np.bincount(buckets, minlength=n_seconds)
+        for second in seconds:
+            rows[(int(second) * US_PER_S, "cluster", CLUSTER, metric)] = float(per_second[second])
+    acked = sends[sends["type"] == "ok"]
+    latency_us = acked["latency_us"].to_numpy()
+    acked_s = acked["complete_time_us"].to_numpy() // US_PER_S
+    for second in np.unique(acked_s):
+        values_us = latency_us[acked_s == second]
+        for label, q in PERCENTILES:
+            rows[(int(second) * US_PER_S, "cluster", CLUSTER, f"ack_latency_{label}_ms")] = round(
+                float(np.percentile(values_us, q)) / 1000.0, 6)
+    by_partition = acked.dropna(subset=["topic", "partition"])
+    for (topic, partition), group in by_partition.groupby(["topic", "partition"], sort=True):
+        per_second = np.bincount(group["complete_time_us"].to_numpy() // US_PER_S,
+                                 minlength=n_seconds)
+        for second in seconds:
+            rows[(int(second) * US_PER_S, "partition", f"{topic}/{partition}",
+                  "acked_per_s")] = float(per_second[second])
+    return rows
+
+
+def latency_percentiles_ms(latency_us: Iterable[int]) -> dict[str, float | None]:
+    """p50 / p99 / p999 of latencies in µs, in ms (None each when there are none)."""
+    values = np.asarray(list(latency_us), dtype="float64")
+    if values.size == 0:
+        return {label: None for label, _ in PERCENTILES}
+    return {label: round(float(np.percentile(values, q)) / 1000.0, 6)
+            for label, q in PERCENTILES}

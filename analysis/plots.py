@@ -1,0 +1,148 @@
+"""Plots of a run's metrics: throughput, ack latency, consumer lag and ISR size over time,
+each with the fault intervals shaded and labelled.
+
+Files are deterministic: figures are built with the object API on an Agg canvas (no
+pyplot, no display, no global backend switch), in matplotlib's default style whatever the
+user's matplotlibrc says, at a fixed size and dpi, and saved without the Software
+metadata (PNG output carries no date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib.style
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import blended_transform_factory
+
+US_PER_S = 1_000_000
+FIGSIZE_IN = (10.0, 4.0)
+DPI = 100
+MAX_LINES = 12  # above this many series a plot shows min / median / max instead
+FAULT_COLOURS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
+
+
+def write_plots(plots_dir: str | Path, metrics: pd.DataFrame,
+                faults: Iterable[Mapping[str, Any]] = (),
+                end_s: float | None = None) -> list[Path]:
+    """Write throughput.png, latency.png, consumer_lag.png and isr_size.png into plots_dir
+    from a tidy metrics frame (MetricsRecorder.frame()); faults are dicts with start_us,
+    end_us (None: until the end) and label. Returns the paths written, sorted."""
+    plots_dir = Path(plots_dir)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    faults = sorted(faults, key=lambda f: (f["start_us"], str(f["label"])))
+    if end_s is None:
+        end_s = float(metrics["time_s"].max()) + 1.0 if len(metrics) else 1.0
+    cluster = metrics[metrics["kind"] == "cluster"]
+    plans = {
+        "throughput.png": ("Throughput", "messages / s", series(
+            cluster, {"acked_per_s": "acked", "send_attempts_per_s": "attempted",
+                      "send_failed_per_s": "failed", "send_info_per_s": "unknown"}), True),
+        "latency.png": ("Ack latency (sends acknowledged in each second)", "ms", series(
+            cluster, {"ack_latency_p50_ms": "p50", "ack_latency_p99_ms": "p99",
+                      "ack_latency_p999_ms": "p999"}), True),
+        "consumer_lag.png": ("Consumer lag", "records behind", lag_series(metrics), False),
+        "isr_size.png": ("ISR size per partition (lines nudged apart)", "replicas in sync", per_entity(
+            metrics, "partition", "isr_size"), False),
+    }
+    written = []
+    with matplotlib.style.context("default"):
+        for name in sorted(plans):
+            title, ylabel, lines, bucketed = plans[name]
+            path = plots_dir / name
+            draw(path, title, ylabel, lines, faults, end_s, bucketed,
+                 integer_offset=name == "isr_size.png")
+            written.append(path)
+    return written
+
+
+def series(frame: pd.DataFrame, metrics: Mapping[str, str]) -> dict[str, pd.Series]:
+    """label -> value by time_s for the named metrics, in the given order; the first is
+    always shown when present, the others only when not zero throughout."""
+    out = {}
+    for number, (metric, label) in enumerate(metrics.items()):
+        rows = frame[frame["metric"] == metric]
+        if len(rows) and (number == 0 or rows["value"].fillna(0).abs().sum() > 0):
+            out[label] = rows.groupby("time_s")["value"].last().sort_index()
+    return out
+
+
+def per_entity(metrics: pd.DataFrame, kind: str, metric: str) -> dict[str, pd.Series]:
+    """One series per entity, or min / median / max across entities when there are many."""
+    rows = metrics[(metrics["kind"] == kind) & (metrics["metric"] == metric)]
+    table = rows.pivot_table(index="time_s", columns="entity", values="value", aggfunc="last")
+    return spread(table.sort_index().reindex(sorted(table.columns), axis=1))
+
+
+def lag_series(metrics: pd.DataFrame) -> dict[str, pd.Series]:
+    """Per group and partition lag (`group partition`), or spread when many."""
+    rows = metrics[(metrics["kind"] == "group") & metrics["metric"].str.startswith("lag[")]
+    rows = rows.assign(series=rows["entity"] + " " + rows["metric"].str[4:-1])
+    table = rows.pivot_table(index="time_s", columns="series", values="value", aggfunc="last")
+    return spread(table.sort_index().reindex(sorted(table.columns), axis=1))
+
+
+def spread(table: pd.DataFrame) -> dict[str, pd.Series]:
+    if table.shape[1] <= MAX_LINES:
+        return {str(column): table[column].dropna() for column in table.columns}
+    return {f"max of {table.shape[1]}": table.max(axis=1),
+            "median": table.median(axis=1), "min": table.min(axis=1)}
+
+
+def draw(path: Path, title: str, ylabel: str, lines: Mapping[str, pd.Series],
+         faults: list[Mapping[str, Any]], end_s: float, bucketed: bool,
+         integer_offset: bool = False) -> None:
+    """One figure: a line per series (steps over one-second buckets when bucketed), then
+    the faults shaded on top of the time axis. With integer_offset (small integer values
+    such as ISR sizes) lines are nudged apart so equal lines stay visible."""
+    figure = Figure(figsize=FIGSIZE_IN, dpi=DPI)
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    for number, (label, values) in enumerate(lines.items()):
+        if integer_offset:
+            values = values + 0.04 * (number - (len(lines) - 1) / 2)
+        if bucketed and len(values):  # one value per second: hold it over [t, t + 1)
+            seconds = np.arange(values.index.min(), values.index.max() + 2.0)
+            values = values.reindex(seconds)
+            values.iloc[-1] = values.iloc[-2]
+        ax.step(values.index.to_numpy(), values.to_numpy(), where="post", label=label,
+                linewidth=1.4)
+    if not lines:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
+                color="grey")
+    ax.set_xlim(0.0, end_s)
+    if lines and all(len(values) for values in lines.values()):
+        top = max(float(np.nanmax(values.to_numpy())) for values in lines.values())
+        ax.set_ylim(0.0, top * 1.25 if top > 0 else 1.0)
+    shade_faults(ax, faults, end_s)
+    ax.set_title(title, loc="left")
+    ax.set_xlabel("simulated time (s)")
+    ax.set_ylabel(ylabel)
+    if integer_offset:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    if lines:
+        ax.legend(loc="upper right", fontsize=8, ncols=min(len(lines), 4), framealpha=0.9)
+    figure.tight_layout()
+    figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+
+
+def shade_faults(ax: Axes, faults: list[Mapping[str, Any]], end_s: float) -> None:
+    """Shade each fault interval and label it at the top, staggering overlapping labels."""
+    top_axis = blended_transform_factory(ax.transData, ax.transAxes)
+    for number, fault in enumerate(faults):
+        start_s = fault["start_us"] / US_PER_S
+        stop_s = end_s if fault.get("end_us") is None else fault["end_us"] / US_PER_S
+        colour = FAULT_COLOURS[number % len(FAULT_COLOURS)]
+        if stop_s > start_s:
+            ax.axvspan(start_s, stop_s, color=colour, alpha=0.12, linewidth=0)
+        ax.axvline(start_s, color=colour, alpha=0.6, linewidth=0.8, linestyle="--")
+        ax.text(start_s, 0.97 - 0.07 * (number % 4), f" {fault['label']}", transform=top_axis,
+                ha="left", va="top", fontsize=7, color=colour, clip_on=True)

@@ -1,0 +1,238 @@
+"""A run's summary: the summary.json dict (SCENARIOS.md "Running") and its printed table.
+
+`build_summary` computes the figures from the history and the metrics recorder; the run
+loop supplies what only it knows (scenario, seed, trace hash, check results, lost writes,
+times). `write_summary` writes it with sorted keys and floats rounded to 6 decimals, so the
+same run gives the same bytes; only `wall_seconds` and `sim_seconds_per_wall_second` hold
+wall-clock figures. `render` prints it as a rich table to a given Console.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from analysis.history import HistoryFrames, history_frames
+from analysis.metrics import US_PER_S, MetricsRecorder, latency_percentiles_ms
+
+REQUIRED_FIELDS = {
+    "scenario": str, "seed": int, "trace_hash": str, "checks": dict, "expected_ok": bool,
+    "produced": int, "acked": int, "lost": int, "throughput_msgs_per_s": float,
+    "latency_ms": dict, "max_consumer_lag": (int, type(None)), "leader_elections": int,
+    "wall_seconds": float, "sim_seconds": float,
+}
+
+
+def build_summary(
+    *,
+    scenario: str,
+    seed: int,
+    trace_hash: str,
+    checks: Mapping[str, Any],
+    history: Any,
+    recorder: MetricsRecorder | None,
+    lost: int,
+    sim_seconds: float,
+    wall_seconds: float,
+    expect: Mapping[str, str] | None = None,
+    faults: Iterable[Mapping[str, Any]] = (),
+    leader_elections: int | None = None,
+    unavailable_ms: float | None = None,
+) -> dict[str, Any]:
+    """The summary dict. `checks`: name -> {"result": "pass"|"fail", "witnesses": [...]}
+    (or an object with `result`/`passed` and `witnesses`). `expect`: check -> "pass"|"fail"
+    (default: every check passes). `history`: op dicts, a path or HistoryFrames.
+    `leader_elections` and `unavailable_ms` default to what the recorder's gauges show."""
+    frames = history if isinstance(history, HistoryFrames) else history_frames(history)
+    sends = frames.sends
+    acked = sends[sends["type"] == "ok"]
+    recorder = recorder or MetricsRecorder()
+    check_results = {name: normalise_check(checks[name]) for name in sorted(checks)}
+    elections = leader_elections if leader_elections is not None else gauge_max(
+        recorder, "cluster", "leader_elections")
+    return {
+        "scenario": scenario,
+        "seed": int(seed),
+        "trace_hash": trace_hash,
+        "checks": check_results,
+        "expected_ok": expected_ok(check_results, expect),
+        "produced": len(sends),
+        "acked": len(acked),
+        "failed": int((sends["type"] == "fail").sum()),
+        "unknown": int((sends["type"] == "info").sum()),
+        "lost": int(lost),
+        "throughput_msgs_per_s": round(len(acked) / sim_seconds, 6) if sim_seconds else 0.0,
+        "latency_ms": latency_percentiles_ms(acked["latency_us"]),
+        "max_consumer_lag": max_consumer_lag(recorder),
+        "leader_elections": int(elections or 0),
+        "unavailable_ms": float(unavailable_ms if unavailable_ms is not None
+                                else leaderless_ms(recorder)),
+        "longest_ack_gap_ms": longest_ack_gap_ms(sends),
+        "wall_seconds": round(float(wall_seconds), 3),
+        "sim_seconds": float(sim_seconds),
+        "sim_seconds_per_wall_second": (round(sim_seconds / wall_seconds, 3)
+                                        if wall_seconds > 0 else None),
+        "faults": normalise_faults(faults),
+    }
+
+
+def normalise_check(result: Any) -> dict[str, Any]:
+    """{"result": "pass"|"fail", "witnesses": [...]} from a dict or a result object."""
+    if isinstance(result, Mapping):
+        verdict, witnesses = result.get("result", result.get("passed")), result.get("witnesses")
+    else:
+        verdict = getattr(result, "result", getattr(result, "passed", None))
+        witnesses = getattr(result, "witnesses", None)
+    if isinstance(verdict, bool):
+        verdict = "pass" if verdict else "fail"
+    if verdict not in ("pass", "fail"):
+        raise ValueError(f"check result {result!r}: expected result 'pass' or 'fail'")
+    return {"result": verdict, "witnesses": list(witnesses or [])}
+
+
+def expected_ok(checks: Mapping[str, Mapping[str, Any]], expect: Mapping[str, str] | None) -> bool:
+    """True when every check's result is what `expect` names (default: pass)."""
+    expect = expect or {}
+    return all(checks[name]["result"] == expect.get(name, "pass") for name in checks)
+
+
+def gauge_values(recorder: MetricsRecorder, kind: str, metric_prefix: str) -> dict:
+    """(time_us, entity, metric) -> value of gauges whose metric starts with the prefix."""
+    return {(time_us, entity, metric): value
+            for (time_us, k, entity, metric), value in recorder.gauges.items()
+            if k == kind and (metric == metric_prefix or metric.startswith(metric_prefix + "["))}
+
+
+def gauge_max(recorder: MetricsRecorder, kind: str, metric: str) -> float | None:
+    values = [v for v in gauge_values(recorder, kind, metric).values() if not math.isnan(v)]
+    return max(values) if values else None
+
+
+def max_consumer_lag(recorder: MetricsRecorder) -> int | None:
+    """The largest lag any group had on any partition (None: no group lag sampled)."""
+    lag = gauge_max(recorder, "group", "lag")
+    return None if lag is None else int(lag)
+
+
+def leaderless_ms(recorder: MetricsRecorder) -> float:
+    """Simulated ms during which some partition had no leader (leader gauge None or < 0),
+    to the resolution of the sampling: a sample holds until the next one of its partition."""
+    by_partition: dict[str, list[tuple[int, float]]] = {}
+    for (time_us, entity, _), value in sorted(gauge_values(recorder, "partition", "leader").items()):
+        by_partition.setdefault(entity, []).append((time_us, value))
+    intervals = []
+    for samples in by_partition.values():
+        for (start_us, leader), (end_us, _) in pairwise(samples):
+            if math.isnan(leader) or leader < 0:
+                intervals.append((start_us, end_us))
+    return round(union_length_us(intervals) / 1000.0, 3)
+
+
+def union_length_us(intervals: list[tuple[int, int]]) -> int:
+    total_us, reach_us = 0, None
+    for start_us, end_us in sorted(intervals):
+        if reach_us is None or start_us > reach_us:
+            total_us += end_us - start_us
+            reach_us = end_us
+        elif end_us > reach_us:
+            total_us += end_us - reach_us
+            reach_us = end_us
+    return total_us
+
+
+def longest_ack_gap_ms(sends: Any) -> float | None:
+    """The longest simulated time, from the first send, without an acknowledged send."""
+    if sends.empty:
+        return None
+    acks_us = np.sort(sends.loc[sends["type"] == "ok", "complete_time_us"].to_numpy())
+    first_us = int(sends["invoke_time_us"].min())
+    last_us = int(sends["complete_time_us"].max())
+    points = np.concatenate([[first_us], acks_us, [last_us]])
+    return round(float(np.diff(points).max()) / 1000.0, 3)
+
+
+def normalise_faults(faults: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Faults as dicts with start_us, end_us (None: until the end), label and whatever
+    else the run loop recorded (op, targets...), ordered by start time then label."""
+    out = []
+    for fault in faults:
+        if "start_us" not in fault or "label" not in fault:
+            raise ValueError(f"fault {dict(fault)!r}: needs start_us and label")
+        out.append({**fault, "end_us": fault.get("end_us")})
+    return sorted(out, key=lambda f: (f["start_us"], str(f["label"])))
+
+
+def stable(value: Any) -> Any:
+    """JSON-ready copy: floats rounded to 6 decimals, NaN/inf -> None, numpy scalars and
+    tuples/sets converted, mapping keys as strings."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return round(value, 6) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): stable(value[key]) for key in value}
+    if isinstance(value, set | frozenset):
+        return [stable(item) for item in sorted(value, key=repr)]
+    if isinstance(value, list | tuple):
+        return [stable(item) for item in value]
+    return str(value)
+
+
+def summary_json(summary: Mapping[str, Any]) -> str:
+    """The summary as JSON text: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(stable(summary), sort_keys=True, indent=2, allow_nan=False) + "\n"
+
+
+def write_summary(path: str | Path, summary: Mapping[str, Any]) -> None:
+    Path(path).write_text(summary_json(summary), encoding="utf-8")
+
+
+def render(summary: Mapping[str, Any], console: Console) -> None:
+    """Print the summary as a table: checks coloured pass/fail, then the figures."""
+    verdict = "[green]as expected[/]" if summary["expected_ok"] else "[bold red]NOT as expected[/]"
+    table = Table(title=f"{summary['scenario']}  seed {summary['seed']}  {verdict}",
+                  show_header=False, title_justify="left")
+    table.add_column("what", style="bold")
+    table.add_column("value")
+    for name, check in summary["checks"].items():
+        colour = "green" if check["result"] == "pass" else "red"
+        witness = f"  first witness: {check['witnesses'][0]}" if check["witnesses"] else ""
+        table.add_row(f"check {escape(name)}", f"[{colour}]{check['result']}[/]{escape(witness)}")
+    latency = summary["latency_ms"]
+    table.add_row("produced / acked / lost",
+                  f"{summary['produced']} / {summary['acked']} / {summary['lost']}")
+    table.add_row("throughput", f"{summary['throughput_msgs_per_s']:,.1f} msg/s")
+    table.add_row("ack latency p50 / p99 / p999",
+                  " / ".join(ms_text(latency[label]) for label in ("p50", "p99", "p999")))
+    lag = summary["max_consumer_lag"]
+    table.add_row("max consumer lag", "no consumers" if lag is None else f"{lag:,}")
+    table.add_row("leader elections", str(summary["leader_elections"]))
+    table.add_row("unavailable (no leader)", ms_text(summary["unavailable_ms"]))
+    speed = summary.get("sim_seconds_per_wall_second")
+    speed_text = f" ({speed:g} sim s per wall s)" if speed else ""
+    table.add_row("simulated / wall time",
+                  f"{summary['sim_seconds']:g} s / {summary['wall_seconds']:g} s{speed_text}")
+    for fault in summary.get("faults", []):
+        end = "end" if fault["end_us"] is None else f"{fault['end_us'] / US_PER_S:g}s"
+        targets = fault.get("targets")
+        target_text = f" -> {', '.join(map(str, targets))}" if targets else ""
+        table.add_row(f"fault {fault['start_us'] / US_PER_S:g}s-{end}",
+                      escape(f"{fault['label']}{target_text}"))
+    table.add_row("trace hash", summary["trace_hash"])
+    console.print(table)
+
+
+def ms_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.3f} ms"
