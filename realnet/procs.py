@@ -9,6 +9,7 @@ Only 127.0.0.1 addresses are used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -139,10 +140,8 @@ class NodeProcess:
             if self.paused:
                 self.resume()
             self.proc.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         self._reap()
         return self.proc.returncode if self.proc is not None else None
 

@@ -192,7 +192,7 @@ class Transport:
             host, port = self.peers[peer.node_id]
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port), self.connect_timeout_s)
-        except (OSError, asyncio.TimeoutError, KeyError) as exc:
+        except (TimeoutError, OSError, KeyError) as exc:
             self.stats.connect_failures += 1
             self.stats.dropped += len(peer.pending)
             peer.pending.clear()
@@ -250,7 +250,7 @@ class Transport:
                     continue
                 self.stats.received += 1
                 self.on_message(src, msg)
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
             pass
         except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
             self.stats.bad_frames += 1

@@ -137,7 +137,7 @@ def test_reconnect_after_peer_process_restart(tmp_path: Path) -> None:
                 for _ in range(200):
                     before = len(a.node.pongs)
                     pinged(1)
-                    if await until(lambda: len(a.node.pongs) > before, 0.05):
+                    if await until(lambda b=before: len(a.node.pongs) > b, 0.05):
                         return True
                 return False
 
