@@ -107,7 +107,7 @@ def draw(path: Path, title: str, ylabel: str, lines: Mapping[str, pd.Series],
     ax = figure.add_subplot()
     for number, (label, values) in enumerate(lines.items()):
         if integer_offset:
-            values = values + 0.04 * (number - (len(lines) - 1) / 2)
+            values = values - 0.04 * (number - (len(lines) - 1) / 2)
         if bucketed and len(values):  # one value per second: hold it over [t, t + 1)
             seconds = np.arange(values.index.min(), values.index.max() + 2.0)
             values = values.reindex(seconds)
