@@ -1,0 +1,1 @@
+"""Small node programs written against simlog.runtime only (conformance, demos)."""
