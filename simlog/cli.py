@@ -8,7 +8,9 @@ import importlib
 import click
 
 # name -> "module:attribute" of a click.Command. Add one line per new subcommand.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "validate": "simlog.scenario.cli:validate",
+}
 
 
 class LazyGroup(click.Group):

@@ -46,7 +46,9 @@ class TopicPartition:
 
 
 def parse_partition(value: object) -> TopicPartition:
-    """`orders/3` -> TopicPartition("orders", 3)."""
+    """`orders/3` -> TopicPartition("orders", 3); a TopicPartition passes."""
+    if isinstance(value, TopicPartition):
+        return value
     if isinstance(value, str):
         topic, sep, num = value.strip().rpartition("/")
         if sep and _TOPIC_RE.match(topic) and num.isdigit():
@@ -112,7 +114,9 @@ Selector = Node | NodeSet | Leader | ActiveController | Pick | Several
 
 
 def parse(value: object) -> Selector:
-    """A selector from its YAML value (a string or a list of strings)."""
+    """A selector from its YAML value (a string or a list of strings); a Selector passes."""
+    if isinstance(value, Node | NodeSet | Leader | ActiveController | Pick | Several):
+        return value
     if isinstance(value, list | tuple):
         if not value:
             raise SelectorError(f"expected {EXPECTED}, found an empty list")
