@@ -121,6 +121,8 @@ class Partition:
     replica_lag_time_max_us: int
     alter_isr: AlterIsrCallback = lambda _p, _c: None
     emit: EmitCallback = lambda kind, **fields: None
+    # KIP-841: only unfenced brokers not shutting down may join the ISR
+    eligible: Callable[[int], bool] = lambda _broker_id: True
 
     leader_id: int = NO_LEADER
     leader_epoch: int = NO_EPOCH
@@ -173,6 +175,7 @@ class Partition:
         if leader_epoch < self.leader_epoch:
             return False
         new_epoch = leader_epoch > self.leader_epoch or not self.is_leader
+        old_isr = self.isr
         self.leader_id = self.local_broker_id
         self.replicas = tuple(replicas)
         self._set_committed_isr(frozenset(isr), partition_epoch)
@@ -192,6 +195,7 @@ class Partition:
             self.emit("become_leader", partition=self.name, leader_epoch=leader_epoch,
                       isr=sorted(self.isr), log_end_offset=leo, high_watermark=self.high_watermark)
         else:
+            self._emit_isr_change(old_isr, self.isr)
             for r in sorted(self.replicas):
                 if r != self.local_broker_id and r not in self.remotes:
                     self.remotes[r] = ReplicaState(r)
@@ -320,7 +324,7 @@ class Partition:
         if self.pending is not None or replica_id in self.isr or not self.is_leader:
             return False
         st = self.remotes.get(replica_id)
-        if st is None or replica_id not in self.replicas:
+        if st is None or replica_id not in self.replicas or not self.eligible(replica_id):
             return False
         if not (st.is_caught_up(self.log.log_end_offset, now_us, self.replica_lag_time_max_us)
                 and st.log_end_offset >= self.high_watermark
@@ -404,13 +408,23 @@ class Partition:
                                    diverging_epoch=diverging)
         if fetch_offset < start or fetch_offset > leo:
             return ReadOutcome(Errors.OFFSET_OUT_OF_RANGE, self.high_watermark, start, leo)
-        max_offset = leo if is_follower else self.high_watermark
+        # The HW is taken before this fetch moves it, as Kafka does: a follower learns
+        # the HW its own fetch advanced only on its next fetch.
+        hw = self.high_watermark
+        max_offset = leo if is_follower else hw
         records: bytes | FileSlice = b""
         if fetch_offset < max_offset:
             records = self.log.read(fetch_offset, max_bytes, max_offset)
         if is_follower:
             self.update_follower_fetch_state(replica_id, fetch_offset, now_us, leo)
-        return ReadOutcome(Errors.NONE, self.high_watermark, start, leo, records)
+        return ReadOutcome(Errors.NONE, hw, start, leo, records)
+
+    def available_bytes(self, fetch_offset: int, is_follower: bool, max_bytes: int) -> int:
+        """Bytes a fetch at fetch_offset could read now (for fetch.min.bytes)."""
+        end = self.log.log_end_offset if is_follower else self.high_watermark
+        if fetch_offset >= end:
+            return 0
+        return self.log.available_bytes(fetch_offset, max_bytes, end)
 
     # ------------------------------------------------------------------ follower
 

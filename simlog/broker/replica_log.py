@@ -77,6 +77,10 @@ class ReplicaLog(Protocol):
         that the first batch is always returned whole (Kafka's minOneMessage)."""
         ...
 
+    def available_bytes(self, start_offset: int, max_bytes: int, max_offset: int) -> int:
+        """Size of what `read` would return, without copying it (delayed fetch)."""
+        ...
+
     def batches(self, start_offset: int = 0) -> list[BatchInfo]:
         """Headers of every batch from start_offset (rebuilds producer state)."""
         ...

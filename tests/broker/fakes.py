@@ -89,6 +89,9 @@ class FakeLog:
             size += n
         return json.dumps(out).encode() if out else b""
 
+    def available_bytes(self, start_offset: int, max_bytes: int, max_offset: int) -> int:
+        return len(self.read(start_offset, max_bytes, max_offset))
+
     def batches(self, start_offset: int = 0) -> list[BatchInfo]:
         return [_info(d) for d in self.entries if d["o"] + d["c"] > start_offset]
 
@@ -105,12 +108,16 @@ class FakeLog:
         return self.epochs[-1][0] if self.epochs else None
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int] | None:
-        found = None
-        for i, (e, _o) in enumerate(self.epochs):
-            if e <= epoch:
-                end = self.epochs[i + 1][1] if i + 1 < len(self.epochs) else self.log_end_offset
-                found = (e, end)
-        return found
+        """Kafka's LeaderEpochFileCache.endOffsetFor."""
+        if epoch < 0 or not self.epochs:
+            return None
+        if epoch == self.epochs[-1][0]:
+            return (epoch, self.log_end_offset)
+        higher = [o for e, o in self.epochs if e > epoch]
+        if not higher:
+            return None
+        floor = [e for e, _o in self.epochs if e <= epoch]
+        return (floor[-1] if floor else epoch, higher[0])
 
     def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int, int] | None:
         return None

@@ -1,0 +1,273 @@
+"""The follower side: one fetcher per leader broker pulls that leader's partitions
+(Kafka's ReplicaFetcherThread, as an event-driven state machine).
+
+Loop: send one Fetch (replica.fetch.wait.max.ms, replica.fetch.min.bytes,
+replica.fetch.max.bytes) for every partition it follows from this leader, at each
+partition's log end offset, with the leader epoch it believes current; on the response,
+append what came, adopt the leader's high watermark (capped by the local log end), and
+fetch again at once (the leader's long poll paces the loop). A lost response is given
+up after replica.socket.timeout.ms; errors back off replica.fetch.backoff.ms.
+
+Truncation, so that no replica keeps a suffix the leader does not have:
+- leader-epoch mode (default; KIP-101/279, the KIP-320 fetch form): each fetch names the
+  epoch of the last local batch (`last_fetched_epoch`); when the leader answers with a
+  diverging epoch (E, end) the follower cuts its log to min(end, its own end of E), or to
+  its own end of the largest local epoch <= E when it lacks E, and fetches again (which
+  repeats the check until the logs agree).
+- high-watermark mode (`simlog.follower.truncation: high-watermark`, before Kafka 0.11):
+  on becoming follower the replica manager cuts the log to the local HW; fetches carry
+  no epoch, so nothing else is detected. That is what loses or forks committed data in
+  KIP-101's two scenarios.
+- either mode: a fetch offset past the leader's log end (OFFSET_OUT_OF_RANGE) asks the
+  leader's log end (ListOffsets as replica) and truncates to it; one below the leader's
+  log start restarts the log empty at the leader's log start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from simlog.broker.config import TRUNCATION_HIGH_WATERMARK
+from simlog.protocol.errors import Errors
+from simlog.protocol.fetch import (
+    FetchPartition,
+    FetchPartitionResponse,
+    FetchRequest,
+    FetchResponse,
+    FetchTopic,
+)
+from simlog.protocol.list_offsets import (
+    LATEST_TIMESTAMP,
+    ListOffsetsPartition,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ListOffsetsTopic,
+)
+from simlog.runtime import Message, Timer
+
+if TYPE_CHECKING:
+    from simlog.broker.partition import Partition
+    from simlog.broker.replica_manager import ReplicaManager
+
+TopicPartition = tuple[str, int]
+UNDEFINED_EPOCH = -1
+UNDEFINED_OFFSET = -1
+
+
+@dataclass(slots=True)
+class FetchState:
+    leader_epoch: int
+    delayed_until_us: int = 0
+    awaiting_leader_end: bool = False
+
+
+class ReplicaFetcher:
+    def __init__(self, rm: ReplicaManager, leader_id: int) -> None:
+        self.rm = rm
+        self.rt = rm.rt
+        self.config = rm.config
+        self.leader_id = leader_id
+        self.states: dict[TopicPartition, FetchState] = {}
+        self._inflight: int | None = None
+        self._inflight_timer: Timer | None = None
+        self._wake_timer: Timer | None = None
+        self._stopped = False
+
+    # ------------------------------------------------------------------ membership
+
+    def add_partition(self, tp: TopicPartition, leader_epoch: int) -> None:
+        self.states[tp] = FetchState(leader_epoch)
+        self._maybe_fetch()
+
+    def remove_partition(self, tp: TopicPartition) -> None:
+        self.states.pop(tp, None)
+
+    def shutdown(self) -> None:
+        self._stopped = True
+        for t in (self._inflight_timer, self._wake_timer):
+            if t is not None:
+                t.cancel()
+        if self._inflight is not None:
+            self.rm.forget_response(self._inflight)
+            self._inflight = None
+
+    # ------------------------------------------------------------------ fetch loop
+
+    def _ready(self, now_us: int) -> list[TopicPartition]:
+        return [tp for tp in sorted(self.states)
+                if self.states[tp].delayed_until_us <= now_us
+                and not self.states[tp].awaiting_leader_end
+                and self.rm.partition(tp) is not None]
+
+    def _maybe_fetch(self) -> None:
+        if self._stopped or self._inflight is not None:
+            return
+        now = self.rt.now()
+        ready = self._ready(now)
+        if not ready:
+            self._arm_wake(now)
+            return
+        host = self.rm.host.broker_host(self.leader_id)
+        if host is None:
+            for tp in ready:
+                self.states[tp].delayed_until_us = now + self.config.replica_fetch_backoff_us
+            self._arm_wake(now)
+            return
+        by_topic: dict[str, list[FetchPartition]] = {}
+        sent: dict[TopicPartition, tuple[int, int]] = {}
+        for tp in ready:
+            p = self.rm.partition(tp)
+            assert p is not None
+            st = self.states[tp]
+            last_epoch = UNDEFINED_EPOCH
+            if p.settings.follower_truncation != TRUNCATION_HIGH_WATERMARK:
+                latest = p.log.latest_epoch()
+                last_epoch = latest if latest is not None else UNDEFINED_EPOCH
+            offset = p.log_end_offset
+            sent[tp] = (offset, st.leader_epoch)
+            by_topic.setdefault(tp[0], []).append(FetchPartition(
+                partition=tp[1], fetch_offset=offset, current_leader_epoch=st.leader_epoch,
+                last_fetched_epoch=last_epoch, log_start_offset=p.log.log_start_offset,
+                partition_max_bytes=self.config.replica_fetch_max_bytes))
+        cid = self.rm.next_correlation_id()
+        req = FetchRequest(
+            correlation_id=cid, replica_id=self.rm.broker_id,
+            max_wait_ms=self.config.replica_fetch_wait_max_us // 1000,
+            min_bytes=self.config.replica_fetch_min_bytes,
+            max_bytes=self.config.replica_fetch_max_bytes,
+            topics=tuple(FetchTopic(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()))
+        self._inflight = cid
+        self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, sent, msg))
+        self._inflight_timer = self.rt.set_timer(self.config.replica_socket_timeout_us,
+                                                 lambda: self._on_timeout(cid))
+        self.rt.charge_cpu(self.config.request_cost_us(0))
+        self.rt.send(host, req)
+
+    def _arm_wake(self, now_us: int) -> None:
+        pending = [st.delayed_until_us for st in self.states.values()
+                   if st.delayed_until_us > now_us and not st.awaiting_leader_end]
+        if not pending or (self._wake_timer is not None and self._wake_timer.active):
+            return
+        self._wake_timer = self.rt.set_timer(min(pending) - now_us, self._wake)
+
+    def _wake(self) -> None:
+        self._wake_timer = None
+        self._maybe_fetch()
+
+    def _on_timeout(self, cid: int) -> None:
+        if self._inflight != cid:
+            return
+        self.rm.forget_response(cid)
+        self._inflight = None
+        self._inflight_timer = None
+        self._maybe_fetch()
+
+    def _on_fetch_response(self, cid: int, sent: dict[TopicPartition, tuple[int, int]],
+                           msg: Message) -> None:
+        if self._inflight != cid:
+            return
+        self._inflight = None
+        if self._inflight_timer is not None:
+            self._inflight_timer.cancel()
+            self._inflight_timer = None
+        if not isinstance(msg, FetchResponse):
+            return
+        now = self.rt.now()
+        nbytes = 0
+        for t in msg.responses:
+            for r in t.partitions:
+                tp = (t.topic, r.partition_index)
+                st = self.states.get(tp)
+                p = self.rm.partition(tp)
+                if st is None or p is None or tp not in sent:
+                    continue
+                offset, epoch = sent[tp]
+                if epoch != st.leader_epoch or offset != p.log_end_offset:
+                    continue  # the partition moved on since this fetch was sent
+                nbytes += len(r.records)
+                self._process(tp, p, st, r, now)
+        self.rt.charge_cpu(self.config.request_cost_us(nbytes))
+        self._maybe_fetch()
+
+    # ------------------------------------------------------------------ one partition
+
+    def _process(self, tp: TopicPartition, p: Partition, st: FetchState,
+                 r: FetchPartitionResponse, now_us: int) -> None:
+        err = r.error_code
+        if err is Errors.NONE:
+            if r.diverging_epoch is not None:
+                self._truncate_on_divergence(p, r.diverging_epoch.epoch,
+                                             r.diverging_epoch.end_offset)
+                return
+            if r.records:
+                p.append_as_follower(r.records)
+            p.update_follower_hw(r.high_watermark)
+            return
+        if err is Errors.OFFSET_OUT_OF_RANGE:
+            if p.log_end_offset < r.log_start_offset:
+                p.truncate_fully_and_start_at(r.log_start_offset, reason="below_leader_start")
+            else:
+                self._ask_leader_end(tp, p, st)
+            return
+        # NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC...: metadata
+        # will tell us more; retry after the backoff meanwhile.
+        st.delayed_until_us = now_us + self.config.replica_fetch_backoff_us
+
+    def _truncate_on_divergence(self, p: Partition, leader_epoch: int, leader_end: int) -> None:
+        """Kafka's AbstractFetcherThread.getOffsetTruncationState."""
+        leo = p.log_end_offset
+        if leader_end == UNDEFINED_OFFSET:
+            target = min(p.high_watermark, leo)
+        elif leader_epoch == UNDEFINED_EPOCH:
+            target = min(leader_end, leo)
+        else:
+            mine = p.log.end_offset_for_epoch(leader_epoch)
+            if mine is None:
+                target = min(leader_end, leo)
+            elif mine[0] != leader_epoch:
+                target = mine[1]  # we lack the leader's epoch: step back, ask again
+            else:
+                target = min(leader_end, mine[1])
+        p.truncate_to(target, reason="diverging_epoch")
+
+    def _ask_leader_end(self, tp: TopicPartition, p: Partition, st: FetchState) -> None:
+        host = self.rm.host.broker_host(self.leader_id)
+        if host is None:
+            st.delayed_until_us = self.rt.now() + self.config.replica_fetch_backoff_us
+            return
+        st.awaiting_leader_end = True
+        cid = self.rm.next_correlation_id()
+        epoch = st.leader_epoch
+
+        def done(msg: Message) -> None:
+            timer.cancel()
+            st2 = self.states.get(tp)
+            if st2 is not st:
+                return
+            st.awaiting_leader_end = False
+            part = self.rm.partition(tp)
+            if isinstance(msg, ListOffsetsResponse) and part is not None:
+                for t in msg.topics:
+                    for lp in t.partitions:
+                        if (t.name, lp.partition_index) == tp and lp.error_code is Errors.NONE:
+                            if lp.offset < part.log_end_offset:
+                                part.truncate_to(lp.offset, reason="leader_end_offset")
+                        elif (t.name, lp.partition_index) == tp:
+                            st.delayed_until_us = (self.rt.now()
+                                                   + self.config.replica_fetch_backoff_us)
+            self._maybe_fetch()
+
+        def expire() -> None:
+            self.rm.forget_response(cid)
+            if self.states.get(tp) is st:
+                st.awaiting_leader_end = False
+                self._maybe_fetch()
+
+        self.rm.expect_response(cid, done)
+        timer = self.rt.set_timer(self.config.replica_socket_timeout_us, expire)
+        self.rt.send(host, ListOffsetsRequest(
+            correlation_id=cid, replica_id=self.rm.broker_id,
+            topics=(ListOffsetsTopic(name=tp[0], partitions=(ListOffsetsPartition(
+                partition_index=tp[1], timestamp=LATEST_TIMESTAMP,
+                current_leader_epoch=epoch),)),)))

@@ -1,0 +1,136 @@
+"""`ReplicaLog` over the storage engine's PartitionLog and the v2 batch codec.
+
+Maps the storage layer's value-errors (LogError) onto Kafka error names, turns reads
+into bytes (this world sends record bytes inside messages; the real world may send the
+slices with sendfile), parses batch headers for the producer-state logic, and drops the
+part of a fetched batch list a follower already has. The broker halts on a disk error
+as Kafka does (its `halt` callback), since a replica that cannot write must not serve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from simlog.broker.replica_log import BatchInfo, LeaderAppendResult, LogAppendError
+from simlog.records import RecordBatch, parse_batches
+from simlog.storage.log import PartitionLog
+from simlog.storage.types import LogError
+
+_ERROR_NAMES = {
+    LogError.CORRUPT: "CORRUPT_MESSAGE",
+    LogError.TOO_LARGE: "MESSAGE_TOO_LARGE",
+    LogError.DISK: "KAFKA_STORAGE_ERROR",
+    LogError.OFFSET_OUT_OF_RANGE: "OFFSET_OUT_OF_RANGE",
+    LogError.INVALID_OFFSET: "UNKNOWN_SERVER_ERROR",
+}
+
+
+def _info(b: RecordBatch) -> BatchInfo:
+    h = b.header
+    return BatchInfo(base_offset=h.base_offset, last_offset=h.last_offset,
+                     partition_leader_epoch=h.partition_leader_epoch,
+                     producer_id=h.producer_id, producer_epoch=h.producer_epoch,
+                     base_sequence=h.base_sequence, record_count=h.records_count,
+                     max_timestamp_ms=h.max_timestamp, size_bytes=h.size)
+
+
+class StorageReplicaLog:
+    def __init__(self, log: PartitionLog, now_us: Callable[[], int],
+                 on_disk_error: Callable[[str], None]) -> None:
+        self.plog = log
+        self._now_us = now_us
+        self._on_disk_error = on_disk_error
+
+    def _fail(self, err: LogError) -> LogAppendError:
+        if err.kind == LogError.DISK:
+            self._on_disk_error(str(err))
+        return LogAppendError(_ERROR_NAMES.get(err.kind, "UNKNOWN_SERVER_ERROR"), str(err))
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.plog.log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.plog.log_end_offset
+
+    def inspect(self, records: bytes) -> list[BatchInfo]:
+        batches, err = parse_batches(records, validate=True)
+        if err is not None:
+            raise LogAppendError("CORRUPT_MESSAGE", str(err))
+        return [_info(b) for b in batches]
+
+    def append_as_leader(self, records: bytes, leader_epoch: int) -> LeaderAppendResult:
+        res = self.plog.append_as_leader(records, leader_epoch, self._now_us())
+        if isinstance(res, LogError):
+            raise self._fail(res)
+        return LeaderAppendResult(res.first_offset, res.last_offset)
+
+    def append_as_follower(self, records: bytes) -> list[BatchInfo]:
+        batches, _err = parse_batches(records, validate=False)  # a partial tail is normal
+        leo = self.plog.log_end_offset
+        keep = [b for b in batches if b.last_offset >= leo]
+        if not keep:
+            return []
+        data = b"".join(b.data for b in keep)
+        res = self.plog.append_as_follower(data, self._now_us())
+        if isinstance(res, LogError):
+            raise self._fail(res)
+        return [_info(b) for b in keep]
+
+    def read(self, start_offset: int, max_bytes: int, max_offset: int) -> bytes:
+        r = self.plog.read(start_offset, max_bytes, max_offset=max_offset)
+        if isinstance(r, LogError):
+            raise self._fail(r)
+        if not r.slices:
+            return b""
+        data = self.plog.read_bytes(r)
+        if isinstance(data, LogError):
+            raise self._fail(data)
+        return data
+
+    def available_bytes(self, start_offset: int, max_bytes: int, max_offset: int) -> int:
+        r = self.plog.read(start_offset, max_bytes, max_offset=max_offset)
+        return 0 if isinstance(r, LogError) else r.size
+
+    def batches(self, start_offset: int = 0) -> list[BatchInfo]:
+        out = []
+        for b in self.plog.batches(start_offset):
+            if isinstance(b, LogError):
+                break
+            out.append(_info(b))
+        return out
+
+    def truncate_to(self, offset: int) -> None:
+        err = self.plog.truncate_to(offset)
+        if err is not None:
+            raise self._fail(err)
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        err = self.plog.truncate_fully_and_start_at(offset)
+        if err is not None:
+            raise self._fail(err)
+
+    def latest_epoch(self) -> int | None:
+        e = self.plog.epochs.latest_epoch
+        return None if e < 0 else e
+
+    def assign_epoch_start_offset(self, epoch: int, start_offset: int) -> None:
+        self.plog.assign_epoch(epoch, start_offset)
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int] | None:
+        e, end = self.plog.end_offset_for_epoch(epoch)
+        return None if end < 0 else (e, end)
+
+    def offset_for_timestamp(self, timestamp_ms: int) -> tuple[int, int, int] | None:
+        r = self.plog.offset_for_timestamp(timestamp_ms)
+        if r is None or isinstance(r, LogError):
+            return None
+        return r.offset, r.timestamp, self.plog.epochs.epoch_for_offset(r.offset)
+
+    def read_high_watermark(self) -> int:
+        return self.plog.high_watermark
+
+    def write_high_watermark(self, hw: int) -> None:
+        self.plog.update_high_watermark(hw)
+        self.plog.checkpoint_high_watermark()
