@@ -1,0 +1,261 @@
+"""The sender: drains ready batches into Produce requests and settles their fate.
+
+One pass (`run`) expires batches past `delivery.timeout.ms`, then, per leader, sends
+one request with at most one batch per partition while fewer than
+`max.in.flight.requests.per.connection` requests are in flight to that leader.
+Responses complete batches (ok), retry them after an exponential backoff with jitter
+(`retry.backoff.ms` doubling up to `retry.backoff.max.ms`, KIP-580), or fail them.
+
+How an unsuccessful batch is reported (SCENARIOS.md history):
+- `fail` only when no attempt can have reached a log: never sent, or every attempt got
+  a broker error that Kafka raises before appending (NOT_ENOUGH_REPLICAS,
+  NOT_LEADER_OR_FOLLOWER, MESSAGE_TOO_LARGE, ...).
+- `info` when some attempt may have been written: no response (request timeout), or
+  an error after the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT from
+  the broker's acks=all wait), and always for acks=0.
+
+Ordering: without idempotence and with more than one request in flight a retried
+batch can land after a later one (Kafka's documented reordering). With
+`max.in.flight.requests.per.connection=1` a partition is muted while its batch is in
+flight, as Kafka's `guaranteeMessageOrder`. With idempotence, see idempotence.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from simlog.client.accumulator import ProducerBatch, RecordAccumulator
+from simlog.client.config import ProducerConfig
+from simlog.client.costs import CpuMeter
+from simlog.client.idempotence import IdempotenceState
+from simlog.client.metadata import Metadata, TopicPartition
+from simlog.client.network import RequestTracker
+from simlog.client.results import FAIL, INFO, OK, SendResult
+from simlog.protocol.errors import Errors
+from simlog.protocol.produce import (
+    ProducePartitionData,
+    ProducePartitionResponse,
+    ProduceRequest,
+    ProduceResponse,
+    ProduceTopicData,
+)
+from simlog.runtime import Message, Runtime
+
+# Errors Kafka returns after the leader appended the batch: it may survive.
+_AFTER_APPEND = frozenset({Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, Errors.REQUEST_TIMED_OUT})
+_JITTER = 0.2
+
+
+class Sender:
+    def __init__(self, rt: Runtime, cfg: ProducerConfig, acc: RecordAccumulator,
+                 metadata: Metadata, tracker: RequestTracker,
+                 idem: IdempotenceState | None, meter: CpuMeter) -> None:
+        self.rt = rt
+        self.cfg = cfg
+        self.acc = acc
+        self.metadata = metadata
+        self.tracker = tracker
+        self.idem = idem
+        self.meter = meter
+        self.produce_in_flight = 0
+        self._tp_in_flight: dict[TopicPartition, int] = {}
+        self.requests_sent = 0
+        self.retries = 0
+
+    # --- one pass ------------------------------------------------------------
+    def run(self) -> int | None:
+        """Expire, then drain and send what is ready. Returns the next deadline."""
+        now = self.rt.now()
+        self._expire(now)
+        deadline: int | None = None
+        by_host: dict[str, list[TopicPartition]] = {}
+        for tp in self.acc.partitions():
+            head = self.acc.head(tp)
+            assert head is not None
+            deadline = _min(deadline, head.deadline_us)
+            host = self.metadata.leader_host(tp)
+            if host is None:
+                self.metadata.request_update()
+                continue
+            ready_at = self.acc.ready_at(tp)
+            assert ready_at is not None
+            if ready_at > now:
+                deadline = _min(deadline, ready_at)
+                continue
+            if self._may_drain(tp, head):
+                by_host.setdefault(host, []).append(tp)
+        for host in sorted(by_host):
+            tps = by_host[host]
+            while tps and self.tracker.in_flight(host) < self.cfg.max_in_flight:
+                self._send(host, tps)
+                tps = [tp for tp in tps if self._drainable(tp, now)]
+        if self.acc.flushing and self.acc.empty():
+            self.acc.flushing = False
+        return deadline
+
+    def _drainable(self, tp: TopicPartition, now: int) -> bool:
+        head = self.acc.head(tp)
+        ready_at = self.acc.ready_at(tp)
+        return (head is not None and ready_at is not None and ready_at <= now
+                and self._may_drain(tp, head))
+
+    def _may_drain(self, tp: TopicPartition, head: ProducerBatch) -> bool:
+        in_flight = self._tp_in_flight.get(tp, 0)
+        if self.idem is not None:
+            return in_flight < 5 and self.idem.may_drain(head)
+        if self.cfg.max_in_flight == 1:
+            return in_flight == 0
+        return True
+
+    def _send(self, host: str, tps: list[TopicPartition]) -> None:
+        batches: list[ProducerBatch] = []
+        size = 0
+        for tp in tps:
+            head = self.acc.head(tp)
+            assert head is not None
+            if batches and size + head.size_bytes > self.cfg.max_request_size:
+                break
+            batch = self.acc.pop_head(tp)
+            if self.idem is not None:
+                self.idem.assign(batch)
+            batches.append(batch)
+            size += batch.size_bytes
+        by_topic: dict[str, list[ProducePartitionData]] = {}
+        for b in batches:
+            data, fresh = b.build(self.cfg.compression)
+            if fresh:
+                self.meter.build_batch(b.raw_size(), self.cfg.compression, len(data))
+            by_topic.setdefault(b.tp[0], []).append(
+                ProducePartitionData(index=b.tp[1], records=data))
+            b.attempts += 1
+            b.in_flight = True
+            self._tp_in_flight[b.tp] = self._tp_in_flight.get(b.tp, 0) + 1
+        req = ProduceRequest(
+            correlation_id=self.tracker.next_correlation_id(), acks=self.cfg.acks,
+            timeout_ms=self.cfg.request_timeout_us // 1000,
+            topic_data=tuple(ProduceTopicData(name=t, partition_data=tuple(by_topic[t]))
+                             for t in sorted(by_topic)))
+        self.requests_sent += 1
+        if self.cfg.acks == 0:
+            self.tracker.send(host, req, None)
+            for b in batches:
+                self._landed(b)
+                b.maybe_written = True
+                self._complete(b, INFO, None, None, "acks=0: no acknowledgement")
+            return
+        self.produce_in_flight += 1
+        self.tracker.send(host, req, lambda resp: self._on_response(batches, resp))
+
+    # --- responses -----------------------------------------------------------
+    def _on_response(self, batches: list[ProducerBatch], resp: Message | None) -> None:
+        self.produce_in_flight -= 1
+        if not isinstance(resp, ProduceResponse):
+            # Timed out or disconnected: any attempt may have been appended.
+            self.metadata.request_update()
+            for b in batches:
+                self._landed(b)
+                b.maybe_written = True
+                self._retry_or_fail(b, Errors.REQUEST_TIMED_OUT, "request timed out")
+            return
+        results: dict[TopicPartition, ProducePartitionResponse] = {}
+        for topic in resp.responses:
+            for pr in topic.partition_responses:
+                results[(topic.name, pr.index)] = pr
+        for b in batches:
+            self._landed(b)
+            pr = results.get(b.tp)
+            if pr is None:
+                b.maybe_written = True
+                self._retry_or_fail(b, Errors.UNKNOWN_SERVER_ERROR, "partition missing")
+            else:
+                self._on_partition(b, pr)
+
+    def _on_partition(self, b: ProducerBatch, pr: ProducePartitionResponse) -> None:
+        err = pr.error_code
+        if err == Errors.NONE or err == Errors.DUPLICATE_SEQUENCE_NUMBER:
+            if self.idem is not None:
+                self.idem.on_success(b)
+            self._complete(b, OK, None, pr.base_offset if pr.base_offset >= 0 else None, "")
+            return
+        if err in _AFTER_APPEND:
+            b.maybe_written = True
+        if err.invalidates_metadata:
+            self.metadata.request_update()
+        reason = pr.error_message or err.name
+        idem = self.idem
+        if idem is not None and idem.is_current(b):
+            if err in (Errors.UNKNOWN_PRODUCER_ID, Errors.INVALID_PRODUCER_EPOCH):
+                # The broker lost or fenced our state: new epoch, then retry afresh.
+                idem.on_failure(b, err.name)
+                b.reset_producer_state()
+                self._retry_or_fail(b, err, reason, force_retriable=True)
+                return
+            if err == Errors.OUT_OF_ORDER_SEQUENCE_NUMBER:
+                if not idem.is_next_sequence(b):
+                    # An earlier batch is still unresolved: wait for it, then resend.
+                    self._retry_or_fail(b, err, reason, force_retriable=True)
+                    return
+                # A real gap: acknowledged data before us is gone from the log.
+                self._fail(b, err, reason)
+                return
+        self._retry_or_fail(b, err, reason)
+
+    def _retry_or_fail(self, b: ProducerBatch, err: Errors, reason: str,
+                       force_retriable: bool = False) -> None:
+        now = self.rt.now()
+        retriable = force_retriable or err.retriable
+        if retriable and b.attempts <= self.cfg.retries and now < b.deadline_us:
+            self.retries += 1
+            b.last_error = err
+            b.retry_at_us = now + self._backoff_us(b.attempts)
+            self.acc.reenqueue(b)
+            return
+        if retriable and now >= b.deadline_us:
+            reason = f"delivery.timeout.ms expired ({reason})"
+        self._fail(b, err, reason)
+
+    def _backoff_us(self, attempts: int) -> int:
+        base = self.cfg.retry_backoff_us
+        cap = max(base, self.cfg.retry_backoff_max_us)
+        exp = min(cap, base * (2 ** max(0, attempts - 1)))
+        jitter = 1.0 + _JITTER * (2 * self.rt.random.random() - 1)
+        return max(1, min(cap, int(exp * jitter)))
+
+    # --- endings -------------------------------------------------------------
+    def _expire(self, now: int) -> None:
+        for b in self.acc.all_batches():
+            if b.deadline_us <= now:
+                self.acc.remove(b)
+                err = b.last_error if isinstance(b.last_error, Errors) else None
+                self._fail(b, err, "delivery.timeout.ms expired")
+
+    def _fail(self, b: ProducerBatch, err: Errors | None, reason: str) -> None:
+        if self.idem is not None:
+            self.idem.on_failure(b, reason)
+        self._complete(b, INFO if b.maybe_written else FAIL, err, None, reason)
+
+    def _landed(self, b: ProducerBatch) -> None:
+        b.in_flight = False
+        left = self._tp_in_flight.get(b.tp, 0) - 1
+        if left > 0:
+            self._tp_in_flight[b.tp] = left
+        else:
+            self._tp_in_flight.pop(b.tp, None)
+
+    def _complete(self, b: ProducerBatch, status: str, err: Errors | None,
+                  base_offset: int | None, reason: str) -> None:
+        topic, partition = b.tp
+        for i, rec in enumerate(b.records):
+            if rec.on_complete is None:
+                continue
+            offset = None if base_offset is None or status != OK else base_offset + i
+            rec.on_complete(SendResult(status, topic, partition, offset, err, reason))
+
+
+def _min(a: int | None, b: int) -> int:
+    return b if a is None or b < a else a
+
+
+Callback = Callable[[SendResult], None]
+
+__all__ = ["Sender"]

@@ -1,0 +1,305 @@
+"""The producer against fake brokers: batching, retries, ordering, idempotence,
+delivery timeouts and how each send is reported (ok / fail / info)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simlog.client.config import ProducerConfig
+from simlog.client.producer import Producer
+from simlog.client.results import SendResult
+from simlog.protocol.errors import Errors
+from simlog.protocol.init_producer_id import InitProducerIdRequest
+from simlog.protocol.produce import ProduceRequest
+from simlog.records import parse_batches
+from tests.client.harness import World
+
+MS = 1000
+S = 1_000_000
+
+
+def make(world: World, **kafka: Any) -> tuple[Producer, dict[str, SendResult]]:
+    settings = {"bootstrap.servers": "b1,b2,b3", **kafka}
+    producer = world.add_client("p1", lambda rt: Producer(rt, ProducerConfig.from_kafka(settings)))
+    producer.partitions_for("orders")  # warm up metadata, as a real workload's first send
+    return producer, {}
+
+
+def send(p: Producer, results: dict[str, SendResult], n: int, topic: str = "orders",
+         partition: int | None = 0, start: int = 0, key: bytes | None = None) -> None:
+    for i in range(start, start + n):
+        rid = f"p1-{i}"
+
+        def done(r: SendResult, rid: str = rid) -> None:
+            assert rid not in results, f"{rid} completed twice"
+            results[rid] = r
+
+        p.send(topic, value=b"v%d" % i, key=key, headers=(("id", rid.encode()),),
+               partition=partition, on_complete=done)
+
+
+def produce_requests(world: World) -> list[ProduceRequest]:
+    return world.net.sent(ProduceRequest, "p1")  # type: ignore[return-value]
+
+
+def log_ids(world: World, tp: tuple[str, int]) -> list[str]:
+    return [h["id"].decode() for _, _, h in world.cluster.parts[tp].records()]  # type: ignore[union-attr]
+
+
+def test_records_within_linger_go_out_as_one_batch_with_consecutive_offsets() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 3)
+    p, res = make(w, **{"linger.ms": 20})
+    w.run_for(10 * MS)  # metadata + producer id
+    send(p, res, 10)
+    w.run_for(10 * MS)
+    assert produce_requests(w) == []  # still lingering
+    w.run_for(20 * MS)
+    reqs = produce_requests(w)
+    assert len(reqs) == 1
+    batches, err = parse_batches(reqs[0].topic_data[0].partition_data[0].records)
+    assert err is None and len(batches) == 1 and batches[0].records_count == 10
+    assert [res[f"p1-{i}"].status for i in range(10)] == ["ok"] * 10
+    assert [res[f"p1-{i}"].offset for i in range(10)] == list(range(10))
+    assert log_ids(w, ("orders", 0)) == [f"p1-{i}" for i in range(10)]
+
+
+def test_batch_size_closes_batches_before_linger() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1)
+    p, res = make(w, **{"linger.ms": 1000, "batch.size": 400})
+    w.run_for(10 * MS)
+    send(p, res, 30)  # ~30 bytes each: two full batches of <= 400 bytes and a third
+    w.run_for(5 * MS)
+    reqs = produce_requests(w)
+    assert len(reqs) == 2  # the full batches did not wait for linger.ms; the last does
+    for r in reqs:
+        for pd in r.topic_data[0].partition_data:
+            assert len(pd.records) <= 400
+    w.run_for(2 * S)
+    assert len(produce_requests(w)) == 3
+    assert all(r.status == "ok" for r in res.values()) and len(res) == 30
+    assert log_ids(w, ("orders", 0)) == [f"p1-{i}" for i in range(30)]
+
+
+def test_default_linger_is_kafka_4_five_ms_and_defaults_are_kafkas() -> None:
+    cfg = ProducerConfig.from_kafka({})
+    assert cfg.linger_us == 5 * MS and cfg.batch_size == 16384 and cfg.acks == -1
+    assert cfg.enable_idempotence and cfg.max_in_flight == 5
+    assert cfg.delivery_timeout_us == 120 * S and cfg.request_timeout_us == 30 * S
+    assert cfg.retry_backoff_us == 100 * MS
+
+
+def test_idempotence_silently_off_with_conflicting_acks_unless_asked_for() -> None:
+    import pytest
+
+    from simlog.client.config import ConfigError
+    assert not ProducerConfig.from_kafka({"acks": 1}).enable_idempotence
+    with pytest.raises(ConfigError):
+        ProducerConfig.from_kafka({"acks": 1, "enable.idempotence": True})
+
+
+def test_keyed_records_go_to_the_murmur2_partition() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 3)
+    p, _res = make(w)
+    w.run_for(10 * MS)
+    for key, expected in ((b"k0", 2), (b"k1", 2), (b"k2", 0), (b"hello", 0)):
+        done: list[SendResult] = []
+        p.send("orders", b"x", key=key, on_complete=done.append)
+        w.run_for(50 * MS)
+        assert done and done[0].status == "ok" and done[0].partition == expected
+
+
+def test_not_leader_retries_with_backoff_after_a_metadata_refresh() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w)
+    w.run_for(10 * MS)
+    w.cluster.move_leader(("orders", 0), 2)  # the producer still thinks b1 leads
+    send(p, res, 3)
+    w.run_for(2 * S)
+    assert [res[f"p1-{i}"].status for i in range(3)] == ["ok"] * 3
+    sent_to = [dst for _, src, dst, m in w.net.log if src == "p1" and isinstance(m, ProduceRequest)]
+    assert sent_to[0] == "b1" and sent_to[-1] == "b2"
+    times = [t for t, src, _, m in w.net.log if src == "p1" and isinstance(m, ProduceRequest)]
+    assert times[1] - times[0] >= 80 * MS  # retry.backoff.ms=100 with 20% jitter
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1", "p1-2"]
+
+
+def test_in_flight_requests_per_connection_are_capped() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 8, leader=1)
+    p, res = make(w, **{"max.in.flight.requests.per.connection": 2, "linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True  # answers nothing: requests stay in flight
+    for part in range(8):
+        send(p, res, 1, partition=part, start=part)
+        w.run_for(1 * MS)
+    assert p.in_flight_requests() == 2
+    assert len(produce_requests(w)) == 2
+
+
+def test_idempotent_batches_carry_producer_id_and_consecutive_sequences() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1)
+    p, res = make(w, **{"linger.ms": 1})
+    w.run_for(10 * MS)
+    assert len(w.net.sent(InitProducerIdRequest, "p1")) == 1
+    for i in range(4):
+        send(p, res, 3, start=3 * i)
+        w.run_for(5 * MS)
+    seqs = []
+    for r in produce_requests(w):
+        (b,), _ = parse_batches(r.topic_data[0].partition_data[0].records)
+        assert b.producer_id == 1001 and b.producer_epoch == 0
+        seqs.append((b.base_sequence, b.records_count))
+    assert seqs == [(0, 3), (3, 3), (6, 3), (9, 3)]
+
+
+def test_idempotent_retry_after_timeout_leaves_no_duplicate_and_keeps_order() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "delivery.timeout.ms": 60000})
+    w.run_for(10 * MS)
+    b1 = w.cluster.brokers[1]
+    b1.silent = True  # appends, but every answer is lost
+    for i in range(5):
+        send(p, res, 2, start=2 * i)
+        w.run_for(1 * MS)
+    w.run_for(500 * MS)
+    b1.silent = False
+    w.run_for(5 * S)
+    assert all(res[f"p1-{i}"].status == "ok" for i in range(10))
+    ids = log_ids(w, ("orders", 0))
+    assert ids == [f"p1-{i}" for i in range(10)]  # each once, in order
+    assert sorted(res[f"p1-{i}"].offset for i in range(10)) == list(range(10))  # type: ignore[type-var]
+
+
+def test_without_idempotence_a_retry_can_duplicate() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "enable.idempotence": False})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True
+    send(p, res, 1)
+    w.run_for(1050 * MS)  # the request timed out at 1.01 s; the retry goes at ~1.1 s
+    w.cluster.brokers[1].silent = False
+    w.run_for(2 * S)
+    assert res["p1-0"].status == "ok"
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-0"]
+
+
+def test_without_idempotence_five_in_flight_retry_reorders() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "enable.idempotence": False})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.NOT_ENOUGH_REPLICAS]
+    for i in range(3):
+        send(p, res, 1, start=i)
+        w.run_for(100)
+    w.run_for(2 * S)
+    assert all(r.status == "ok" for r in res.values())
+    assert log_ids(w, ("orders", 0)) == ["p1-1", "p1-2", "p1-0"]
+
+
+def test_idempotent_five_in_flight_retry_keeps_order() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.NOT_ENOUGH_REPLICAS]
+    for i in range(3):
+        send(p, res, 1, start=i)
+        w.run_for(100)
+    w.run_for(2 * S)
+    assert all(r.status == "ok" for r in res.values())
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1", "p1-2"]
+
+
+def test_delivery_timeout_after_send_is_info_and_before_send_is_fail() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 2, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "delivery.timeout.ms": 3000, "enable.idempotence": False})
+    w.run_for(10 * MS)
+    w.net.cut("p1", "b1")  # every request to b1 is lost
+    send(p, res, 1, partition=0)
+    w.run_for(5 * S)
+    assert res["p1-0"].status == "info"
+    assert "delivery.timeout.ms" in res["p1-0"].reason or res["p1-0"].error is not None
+    # A partition without a leader: its batch is never sent, so it certainly failed.
+    w.cluster.parts[("orders", 1)].leader = -1
+    p.metadata.request_update()
+    w.net.heal()
+    w.run_for(1 * S)
+    send(p, res, 1, partition=1, start=1)
+    w.run_for(5 * S)
+    assert res["p1-1"].status == "fail"
+
+
+def test_definite_rejection_fails_and_after_append_error_is_info() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "enable.idempotence": False, "acks": "all",
+                        "retries": 0})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.NOT_ENOUGH_REPLICAS,
+                                               Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND]
+    send(p, res, 1)
+    w.run_for(100 * MS)
+    send(p, res, 1, start=1)
+    w.run_for(100 * MS)
+    assert (res["p1-0"].status, res["p1-0"].error) == ("fail", Errors.NOT_ENOUGH_REPLICAS)
+    assert (res["p1-1"].status, res["p1-1"].error) == (
+        "info", Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND)
+    assert log_ids(w, ("orders", 0)) == ["p1-1"]
+
+
+def test_acks_zero_gets_no_response_and_reports_info() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "acks": 0})
+    w.run_for(10 * MS)
+    send(p, res, 2)
+    w.run_for(100 * MS)
+    assert [res[f"p1-{i}"].status for i in range(2)] == ["info", "info"]
+    assert w.net.sent(InitProducerIdRequest, "p1") == []  # acks=0: no idempotence
+    from simlog.protocol.produce import ProduceResponse
+    assert [m for _, _, dst, m in w.net.log if dst == "p1" and isinstance(m, ProduceResponse)] == []
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
+
+
+def test_unknown_topic_fails_after_max_block() -> None:
+    w = World()
+    p, res = make(w, **{"max.block.ms": 2000})
+    w.run_for(10 * MS)
+    send(p, res, 1, topic="nope")
+    w.run_for(3 * S)
+    assert res["p1-0"].status == "fail"
+
+
+def test_keyless_records_stick_to_one_partition_per_batch() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 6)
+    p, res = make(w, **{"linger.ms": 50})
+    w.run_for(10 * MS)
+    send(p, res, 20, partition=None)
+    w.run_for(1 * S)
+    assert len({r.partition for r in res.values()}) == 1
+
+
+def test_producer_charges_cpu_for_compression() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1)
+    p, res = make(w, **{"compression.type": "gzip", "linger.ms": 0})
+    w.run_for(10 * MS)
+    for i in range(50):
+        p.send("orders", value=bytes(2000), partition=0,
+               on_complete=lambda r, i=i: res.__setitem__(str(i), r))
+    w.run_for(1 * S)
+    assert all(r.status == "ok" for r in res.values()) and len(res) == 50
+    assert p.rt.cpu_us >= 50 * 2000 * 20 // 1000  # >= 20 ns per byte for gzip
