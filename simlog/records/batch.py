@@ -215,7 +215,7 @@ class RecordBatch:
 
     def validate(self) -> BatchError | None:
         """Structure + CRC check (what a broker and a recovery scan do). No decoding."""
-        return _check_header(self._h, len(self.data), self.position) or (
+        return check_header(self._h, len(self.data), self.position) or (
             None
             if self.crc_ok()
             else BatchError(
@@ -267,7 +267,9 @@ class RecordBatch:
         )
 
 
-def _check_header(h: BatchHeader, available: int, position: int) -> BatchError | None:
+def check_header(h: BatchHeader, available: int, position: int) -> BatchError | None:
+    """Structural checks of a decoded header against the bytes available after it
+    (magic, lengths, codec id, counts); no CRC."""
     if h.magic != MAGIC_V2:
         return BatchError(h.base_offset, position, f"unsupported magic {h.magic}")
     if h.batch_length < HEADER_SIZE - LOG_OVERHEAD:
@@ -500,7 +502,7 @@ def iter_batches(
             yield BatchError(base, pos, f"only {end - i} bytes left, header needs 61", True)
             return
         h = decode_header(view, i)
-        err = _check_header(h, end - i, pos)
+        err = check_header(h, end - i, pos)
         if err is not None:
             yield err
             return

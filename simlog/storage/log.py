@@ -29,12 +29,31 @@ so a crash leaves either the old or the new whole file, never a torn one.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
-from simlog.records import RecordBatch
-from simlog.runtime import Disk, DiskError
+from simlog.records.batch import (
+    BatchError,
+    BatchHeader,
+    RecordBatch,
+    iter_batches,
+    set_base_offset,
+    set_partition_leader_epoch,
+)
+from simlog.runtime import Disk, DiskError, FileSlice
+from simlog.storage.checkpoint import (
+    CheckpointFile,
+    format_epochs,
+    format_offsets,
+    parse_epochs,
+    parse_offsets,
+    read_file,
+)
+from simlog.storage.cleaner import filter_batch
 from simlog.storage.config import LogConfig
-from simlog.storage.epoch_cache import LeaderEpochCache
+from simlog.storage.epoch_cache import EpochEntry, LeaderEpochCache
+from simlog.storage.segment import LogSegment, parse_segment_name, rel_fits
 from simlog.storage.types import (
     AppendInfo,
     CompactionResult,
@@ -46,12 +65,39 @@ from simlog.storage.types import (
 FlushCallback = Callable[[int | DiskError], None]
 """on_done of a flush: the offset now durable (every offset below it), or the error."""
 
+RECOVERY_POINT_FILE = "recovery-point-offset-checkpoint"
+HIGH_WATERMARK_FILE = "replication-offset-checkpoint"
+LOG_START_FILE = "log-start-offset-checkpoint"
+LEADER_EPOCH_FILE = "leader-epoch-checkpoint"
+
 LATEST_TIMESTAMP = -1
 EARLIEST_TIMESTAMP = -2
 
 
 class PartitionLog:
     """One partition's log. Build with `PartitionLog.open`, never directly."""
+
+    def __init__(self, disk: Disk, dir: str, config: LogConfig, topic: str, partition: int):
+        self.disk = disk
+        self.dir = dir
+        self.config = config
+        self.topic = topic
+        self.partition = partition
+        self._segments: list[LogSegment] = []
+        self._log_start = 0
+        self._hw = 0
+        self._rp = 0
+        self._epochs = LeaderEpochCache()
+        self._ckpt_rp = CheckpointFile(disk, f"{dir}/{RECOVERY_POINT_FILE}")
+        self._ckpt_hw = CheckpointFile(disk, f"{dir}/{HIGH_WATERMARK_FILE}")
+        self._ckpt_start = CheckpointFile(disk, f"{dir}/{LOG_START_FILE}")
+        self._ckpt_epochs = CheckpointFile(disk, f"{dir}/{LEADER_EPOCH_FILE}")
+        self._generation = 0  # bumped by every truncation: stale fsync results are ignored
+        self._unflushed_records = 0
+        self._last_flush_us = 0
+        self._last_now_us = 0
+        self._flush_listener: FlushCallback | None = None
+        self._closed = False
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -69,50 +115,144 @@ class PartitionLog:
         """Open (creating if empty) and recover the log in dir.
 
         Recovery: read the checkpoints (a missing or garbled one counts as absent);
-        finish or discard an interrupted compaction swap; load indexes of segments
-        below the recovery point, rebuilding any that are missing or fail a sanity
-        check; CRC-check every batch from the segment holding the recovery point on,
-        cutting the log at the first bad or torn batch and deleting later segments;
-        re-assign leader epochs from the recovered batches; clamp the high watermark
-        to [log start, log end].
+        discard leftovers of an interrupted compaction or checkpoint write; load
+        indexes of segments below the recovery point, rebuilding any that are missing
+        or fail a sanity check; CRC-check every batch from the recovery point on,
+        cutting the log at the first bad or torn batch (or a segment that ends short
+        of the next one) and deleting later segments; re-assign leader epochs from
+        the recovered batches; clamp the high watermark to [log start, log end].
+        topic/partition only label the checkpoint files (default: parsed from dir,
+        Kafka style "topic-partition").
         """
-        raise NotImplementedError
+        if not topic:
+            name = dir.rsplit("/", 1)[-1]
+            t, dash, p = name.rpartition("-")
+            topic, partition = (t, int(p)) if dash and p.isdigit() else (name, partition)
+        log = cls(disk, dir, config, topic, partition)
+        log._last_now_us = log._last_flush_us = now_us
+        err = log._recover(now_us)
+        if err is not None:
+            return err
+        return log
+
+    def close(self) -> None:
+        """Forget pending fsync completions (the node is going away)."""
+        self._closed = True
+        for c in (self._ckpt_rp, self._ckpt_hw, self._ckpt_start, self._ckpt_epochs):
+            c.dead = True
+
+    def set_flush_listener(self, listener: FlushCallback | None) -> None:
+        """listener(offset | DiskError) runs when a flush the log started itself
+        (flush.messages, flush.ms via maybe_flush) completes."""
+        self._flush_listener = listener
+
+    def _recover(self, now_us: int) -> LogError | None:
+        disk, d = self.disk, self.dir
+        prefix = d + "/"
+        names = sorted(p[len(prefix) :] for p in disk.list(prefix) if "/" not in p[len(prefix) :])
+        for name in names:
+            if name.endswith((".cleaned", ".tmp")):
+                disk.delete(prefix + name)
+        parsed = [(parse_segment_name(n), n) for n in names]
+        bases = sorted({ps[0] for ps, _n in parsed if ps is not None and ps[1] == ".log"})
+        for ps, n in parsed:
+            if ps is not None and ps[1] in (".index", ".timeindex") and ps[0] not in bases:
+                disk.delete(prefix + n)
+        rp = _read_offset(disk, self._ckpt_rp.path)
+        start = _read_offset(disk, self._ckpt_start.path)
+        hw = _read_offset(disk, self._ckpt_hw.path)
+        edata = read_file(disk, self._ckpt_epochs.path)
+        saved_epochs = parse_epochs(edata) if edata is not None else None
+        interval = self.config.index_interval_bytes
+
+        segments: list[LogSegment] = []
+        recovered: list[tuple[int, int]] = []  # (epoch, base offset) of batches >= rp
+        for i, base in enumerate(bases):
+            seg = LogSegment(disk, d, base, now_us)
+            nxt = bases[i + 1] if i + 1 < len(bases) else None
+            below = nxt is not None and nxt <= rp
+            if below and seg.load_trusted(nxt):
+                segments.append(seg)
+                continue
+            res = seg.recover(_NEVER if below else rp, interval)
+            if isinstance(res, DiskError):
+                return LogError.disk(res)
+            kept, error = res
+            recovered.extend((h.partition_leader_epoch, h.base_offset) for h in kept)
+            seg.dirty = not below
+            segments.append(seg)
+            if error is not None or (nxt is not None and seg.next_offset != nxt):
+                for later in bases[i + 1 :]:
+                    LogSegment(disk, d, later).delete()
+                break
+        if not segments:
+            seg_or_err = LogSegment.create(disk, d, start, now_us)
+            if isinstance(seg_or_err, DiskError):
+                return LogError.disk(seg_or_err)
+            segments.append(seg_or_err)
+        self._segments = segments
+        leo = segments[-1].next_offset
+        self._log_start = min(max(start, segments[0].base_offset), leo)
+        self._rp = min(rp, leo)
+        self._hw = min(max(hw, self._log_start), leo)
+
+        if saved_epochs is None:
+            recovered = []
+            for seg in segments:
+                for item in seg.iter_batches():
+                    if isinstance(item, BatchError):
+                        break
+                    recovered.append((item.partition_leader_epoch, item.base_offset))
+        self._epochs = LeaderEpochCache(
+            [EpochEntry(e, o) for e, o in (saved_epochs or [])]
+        )
+        for epoch, base in recovered:
+            self._epochs.assign(epoch, base)
+        self._epochs.truncate_from_end(leo)
+        self._epochs.truncate_from_start(self._log_start)
+        if saved_epochs != [(e.epoch, e.start_offset) for e in self._epochs.entries]:
+            self._write_epochs()
+        return None
 
     # -- state -------------------------------------------------------------------
 
     @property
     def log_start_offset(self) -> int:
         """First offset that may still be read (moves with retention / DeleteRecords)."""
-        raise NotImplementedError
+        return self._log_start
 
     @property
     def log_end_offset(self) -> int:
         """Offset the next appended record gets (LEO)."""
-        raise NotImplementedError
+        return self._segments[-1].next_offset
 
     @property
     def high_watermark(self) -> int:
         """As last set by `update_high_watermark` (or restored from its checkpoint)."""
-        raise NotImplementedError
+        return self._hw
 
     @property
     def recovery_point(self) -> int:
         """Every offset below it is durable (fsynced)."""
-        raise NotImplementedError
+        return self._rp
 
     @property
     def size_bytes(self) -> int:
         """Total bytes of all .log files."""
-        raise NotImplementedError
+        return sum(s.size for s in self._segments)
 
     def segment_base_offsets(self) -> list[int]:
         """Base offsets of the segments, ascending; the last is the active segment."""
-        raise NotImplementedError
+        return [s.base_offset for s in self._segments]
+
+    def segment_info(self) -> list[tuple[int, int, int]]:
+        """(base offset, size in bytes, largest timestamp in ms or -1) per segment."""
+        return [(s.base_offset, s.size, s.max_timestamp) for s in self._segments]
 
     @property
     def epochs(self) -> LeaderEpochCache:
         """The leader-epoch cache (read it; change it through the log's methods)."""
-        raise NotImplementedError
+        return self._epochs
 
     # -- append --------------------------------------------------------------------
 
@@ -125,16 +265,127 @@ class PartitionLog:
         first offset if it is new. Rolls first if the active segment is full or old.
         All-or-nothing: one bad batch rejects the whole call (CORRUPT, naming it).
         """
-        raise NotImplementedError
+        parsed = self._validate(data)
+        if isinstance(parsed, LogError):
+            return parsed
+        buf = bytearray(data)
+        headers: list[tuple[int, BatchHeader]] = []
+        next_offset = self.log_end_offset
+        for batch, rel in parsed:
+            h = batch.header
+            if h.records_count != h.last_offset_delta + 1:
+                return LogError(
+                    LogError.CORRUPT,
+                    f"batch at position {rel}: {h.records_count} records but last offset "
+                    f"delta {h.last_offset_delta}",
+                    h.base_offset,
+                )
+            set_base_offset(buf, next_offset, rel)
+            set_partition_leader_epoch(buf, leader_epoch, rel)
+            headers.append(
+                (rel, replace(h, base_offset=next_offset, partition_leader_epoch=leader_epoch))
+            )
+            next_offset += h.last_offset_delta + 1
+        if leader_epoch >= 0 and leader_epoch > self._epochs.latest_epoch:
+            self.assign_epoch(leader_epoch, self.log_end_offset)
+        return self._append(bytes(buf), headers, now_us)
 
     def append_as_follower(self, data: bytes, now_us: int) -> AppendInfo | LogError:
         """Append batches fetched from the leader, offsets and epochs as given.
 
-        The first base offset must equal the log end (INVALID_OFFSET otherwise: the
-        caller truncates first); offsets must increase. Each batch's
-        partitionLeaderEpoch is assigned in the epoch cache.
+        The first base offset must be >= the log end (INVALID_OFFSET otherwise: the
+        caller truncates first; above it leaves a gap, as compacted leaders may);
+        offsets must increase. Each batch's partitionLeaderEpoch is assigned in the
+        epoch cache.
         """
-        raise NotImplementedError
+        parsed = self._validate(data)
+        if isinstance(parsed, LogError):
+            return parsed
+        expected = self.log_end_offset
+        headers: list[tuple[int, BatchHeader]] = []
+        for batch, rel in parsed:
+            if batch.base_offset < expected:
+                return LogError(
+                    LogError.INVALID_OFFSET,
+                    f"batch base offset {batch.base_offset} below expected {expected}",
+                    batch.base_offset,
+                )
+            expected = batch.next_offset
+            headers.append((rel, batch.header))
+        changed = False
+        for _rel, h in headers:
+            changed |= self._epochs.assign(h.partition_leader_epoch, h.base_offset)
+        if changed:
+            self._write_epochs()
+        return self._append(data if isinstance(data, bytes) else bytes(data), headers, now_us)
+
+    def _validate(self, data: bytes) -> list[tuple[RecordBatch, int]] | LogError:
+        out: list[tuple[RecordBatch, int]] = []
+        for item in iter_batches(data, validate=True):
+            if isinstance(item, BatchError):
+                return LogError(LogError.CORRUPT, str(item), item.offset)
+            if item.size > self.config.max_message_bytes:
+                return LogError(
+                    LogError.TOO_LARGE,
+                    f"batch of {item.size} bytes above max.message.bytes "
+                    f"{self.config.max_message_bytes}",
+                    item.base_offset,
+                )
+            out.append((item, item.position))
+        if not out:
+            return LogError(LogError.CORRUPT, "no record batch in the data", -1)
+        return out
+
+    def _append(
+        self, data: bytes, headers: list[tuple[int, BatchHeader]], now_us: int
+    ) -> AppendInfo | LogError:
+        self._last_now_us = now_us
+        seg = self._segments[-1]
+        first = headers[0][1].base_offset
+        last = headers[-1][1].last_offset
+        if seg.size > 0 and (
+            seg.size + len(data) > self.config.segment_bytes
+            or self._segment_aged(seg, now_us)
+            or not rel_fits(seg, last)
+        ):
+            err = self._roll(now_us, first)
+            if err is not None:
+                return err
+            seg = self._segments[-1]
+        elif seg.size == 0 and (seg.base_offset > first or not rel_fits(seg, last)):
+            # An empty active segment that cannot hold these offsets: replace it.
+            seg.delete()
+            new = LogSegment.create(self.disk, self.dir, first, now_us)
+            if isinstance(new, DiskError):
+                return LogError.disk(new)
+            self._segments[-1] = new
+            seg = new
+        err = seg.append(data, headers, self.config.index_interval_bytes)
+        if err is not None:
+            return LogError.disk(err)
+        max_ts, max_ts_offset, records = -1, -1, 0
+        for _rel, h in headers:
+            records += h.records_count
+            if h.max_timestamp > max_ts:
+                max_ts, max_ts_offset = h.max_timestamp, h.last_offset
+        self._unflushed_records += records
+        fm = self.config.flush_messages
+        if fm is not None and self._unflushed_records >= fm:
+            self.flush(self._flush_listener)
+        return AppendInfo(
+            first_offset=first,
+            last_offset=last,
+            max_timestamp=max_ts,
+            offset_of_max_timestamp=max_ts_offset,
+            num_batches=len(headers),
+            num_records=records,
+            size_bytes=len(data),
+            log_start_offset=self._log_start,
+        )
+
+    def _segment_aged(self, seg: LogSegment, now_us: int) -> bool:
+        started_us = seg.rolling_timestamp * 1000 if seg.rolling_timestamp >= 0 else seg.created_us
+        return now_us - started_us >= self.config.segment_us
 
     # -- read ----------------------------------------------------------------------
 
@@ -154,35 +405,115 @@ class PartitionLog:
         log end gives an empty read; outside [log start, log end] is
         OFFSET_OUT_OF_RANGE. Reads one segment at a time, as Kafka does.
         """
-        raise NotImplementedError
+        leo = self.log_end_offset
+        if offset < self._log_start or offset > leo:
+            return LogError(
+                LogError.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} outside [{self._log_start}, {leo}]",
+                offset,
+            )
+        empty = LogRead((), 0, offset, offset, self._log_start, leo, self._hw)
+        if offset == leo or (max_offset is not None and offset >= max_offset):
+            return empty
+        i = max(0, bisect.bisect_right(self.segment_base_offsets(), offset) - 1)
+        for seg in self._segments[i:]:
+            start_pos, batch = seg.find(offset)
+            if batch is None:
+                continue
+            total = 0
+            next_offset = batch.base_offset
+            for item in seg.iter_batches(start_pos):
+                if isinstance(item, BatchError):
+                    break
+                if max_offset is not None and item.base_offset >= max_offset:
+                    break
+                if total + item.size > max_bytes and not (total == 0 and min_one_batch):
+                    break
+                total += item.size
+                next_offset = item.next_offset
+            if total == 0:
+                return empty
+            return LogRead(
+                (FileSlice(seg.log_path, start_pos, total),),
+                total,
+                batch.base_offset,
+                next_offset,
+                self._log_start,
+                leo,
+                self._hw,
+            )
+        return empty
 
     def read_bytes(self, read: LogRead) -> bytes | LogError:
         """The bytes of a LogRead's slices, through the page cache (the sim's path;
         the real world sends the slices with sendfile instead)."""
-        raise NotImplementedError
+        parts = []
+        for s in read.slices:
+            data = self.disk.read(s.path, s.position, s.length)
+            if isinstance(data, DiskError):
+                return LogError.disk(data)
+            parts.append(data)
+        return b"".join(parts)
 
     def batches(self, start_offset: int | None = None) -> Iterator[RecordBatch | LogError]:
         """Every stored batch from the one holding start_offset (default: log start),
         in offset order. For tools, tests and the compactor; not a hot path."""
-        raise NotImplementedError
+        start = self._log_start if start_offset is None else start_offset
+        for seg in list(self._segments):
+            if seg.next_offset <= start and seg is not self._segments[-1]:
+                continue
+            pos, _b = seg.find(start)
+            for item in seg.iter_batches(pos):
+                if isinstance(item, BatchError):
+                    yield LogError(LogError.CORRUPT, str(item), item.offset)
+                    return
+                yield item
 
     def offset_for_timestamp(self, timestamp_ms: int) -> TimestampOffset | LogError | None:
         """ListOffsets: the first record (by offset) with timestamp >= timestamp_ms,
         None if none. LATEST_TIMESTAMP (-1) gives (-1, log end), EARLIEST_TIMESTAMP
         (-2) gives (-1, log start)."""
-        raise NotImplementedError
+        if timestamp_ms == LATEST_TIMESTAMP:
+            return TimestampOffset(-1, self.log_end_offset)
+        if timestamp_ms == EARLIEST_TIMESTAMP:
+            return TimestampOffset(-1, self._log_start)
+        for seg in self._segments:
+            if seg.max_timestamp < timestamp_ms or seg.size == 0:
+                continue
+            start = max(seg.base_offset + seg.time_index.lookup(timestamp_ms), self._log_start)
+            pos, _b = seg.find(start)
+            for item in seg.iter_batches(pos):
+                if isinstance(item, BatchError):
+                    return LogError(LogError.CORRUPT, str(item), item.offset)
+                if item.max_timestamp < timestamp_ms or item.last_offset < self._log_start:
+                    continue
+                recs = item.records()
+                if isinstance(recs, BatchError):
+                    return LogError(LogError.CORRUPT, str(recs), recs.offset)
+                for r in recs:
+                    if r.offset >= self._log_start and r.timestamp >= timestamp_ms:
+                        return TimestampOffset(r.timestamp, r.offset)
+        return None
 
     # -- leader epochs ---------------------------------------------------------------
 
     def assign_epoch(self, epoch: int, start_offset: int) -> None:
         """Record a new leader epoch starting at start_offset (becoming leader), and
         checkpoint the cache."""
-        raise NotImplementedError
+        if self._epochs.assign(epoch, start_offset):
+            self._write_epochs()
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
         """OffsetsForLeaderEpoch: (largest epoch <= epoch, its end offset); (-1, -1)
         if unknown. See LeaderEpochCache.end_offset_for."""
-        raise NotImplementedError
+        return self._epochs.end_offset_for(epoch, self.log_end_offset)
+
+    def _write_epochs(self) -> None:
+        entries = [(e.epoch, e.start_offset) for e in self._epochs.entries]
+        self._ckpt_epochs.write(format_epochs(entries))
+
+    def _offsets(self, value: int) -> bytes:
+        return format_offsets(self.topic, self.partition, value)
 
     # -- truncation, watermarks, start offset --------------------------------------
 
@@ -191,42 +522,201 @@ class PartitionLog:
 
         Removes every batch whose last offset is >= offset; if offset lies inside a
         batch that whole batch goes, so the log end can land below offset. No-op if
-        offset >= log end. Epoch cache, recovery point and high watermark are cut too.
+        offset >= log end; below the log start it is truncate_fully_and_start_at.
+        Epoch cache, recovery point and high watermark are cut too.
         """
-        raise NotImplementedError
+        if offset >= self.log_end_offset:
+            return None
+        if offset < self._log_start:
+            return self.truncate_fully_and_start_at(offset)
+        self._generation += 1
+        while len(self._segments) > 1 and self._segments[-1].base_offset > offset:
+            err = self._segments.pop().delete()
+            if err is not None:
+                return LogError.disk(err)
+        err = self._segments[-1].truncate_to(offset)
+        if err is not None:
+            return LogError.disk(err)
+        leo = self.log_end_offset
+        if self._epochs.truncate_from_end(leo):
+            self._write_epochs()
+        self._hw = min(self._hw, leo)
+        if self._rp > leo:
+            self._rp = leo
+            # The old, higher recovery point must never be read back after a crash:
+            # recovery would then trust bytes appended after this truncation.
+            e = self._ckpt_rp.invalidate(self._offsets(leo))
+            if e is not None:
+                return LogError.disk(e)
+        return None
 
     def truncate_fully_and_start_at(self, offset: int) -> LogError | None:
         """Delete everything; the log restarts empty at offset (start = end = offset)."""
-        raise NotImplementedError
+        self._generation += 1
+        for c, v in ((self._ckpt_rp, offset), (self._ckpt_start, offset), (self._ckpt_hw, offset)):
+            e = c.invalidate(self._offsets(v))
+            if e is not None:
+                return LogError.disk(e)
+        for seg in self._segments:
+            err = seg.delete()
+            if err is not None:
+                return LogError.disk(err)
+        new = LogSegment.create(self.disk, self.dir, offset, self._last_now_us)
+        if isinstance(new, DiskError):
+            return LogError.disk(new)
+        self._segments = [new]
+        self._log_start = self._hw = self._rp = offset
+        self._unflushed_records = 0
+        if self._epochs.clear():
+            self._write_epochs()
+        return None
 
     def update_high_watermark(self, offset: int) -> int:
         """Set the high watermark, clamped to [log start, log end]; returns it."""
-        raise NotImplementedError
+        self._hw = min(max(offset, self._log_start), self.log_end_offset)
+        return self._hw
 
-    def checkpoint_high_watermark(self, on_done: Callable[[DiskError | None], None] | None = None) -> None:
+    def checkpoint_high_watermark(
+        self, on_done: Callable[[DiskError | None], None] | None = None
+    ) -> None:
         """Write the high watermark to replication-offset-checkpoint (tmp + fsync +
         rename). on_done runs when it is durable."""
-        raise NotImplementedError
+        self._ckpt_hw.write(self._offsets(self._hw), on_done)
 
     def maybe_increment_log_start_offset(self, offset: int) -> bool:
         """DeleteRecords: raise the log start (never past the high watermark); whole
         segments below it go at the next retention pass. True if it moved."""
-        raise NotImplementedError
+        offset = min(offset, self._hw)
+        if offset <= self._log_start:
+            return False
+        self._set_log_start(offset)
+        return True
+
+    def _set_log_start(self, offset: int) -> None:
+        self._log_start = offset
+        if self._epochs.truncate_from_start(offset):
+            self._write_epochs()
+        self._ckpt_start.write(self._offsets(offset))
 
     # -- segments, retention, compaction, flush -------------------------------------
 
     def roll(self, now_us: int) -> LogError | None:
         """Start a new active segment at the log end (no-op if the active one is
         empty), and fsync the one it replaces."""
-        raise NotImplementedError
+        if self._segments[-1].size == 0:
+            return None
+        return self._roll(now_us, self.log_end_offset)
+
+    def _roll(self, now_us: int, base_offset: int) -> LogError | None:
+        old = self._segments[-1]
+        old.seal()
+        new = LogSegment.create(self.disk, self.dir, base_offset, now_us)
+        if isinstance(new, DiskError):
+            return LogError.disk(new)
+        self._segments.append(new)
+        # Kafka flushes a segment when it rolls: only the active one stays at risk.
+        self._fsync_segments([old], base_offset, None)
+        return None
+
+    def flush(self, on_done: FlushCallback | None = None) -> None:
+        """fsync every segment file (and index) holding data below the current log end,
+        then move the recovery point there and checkpoint it; on_done(offset) runs
+        later (never inside this call), when the data is durable."""
+        self._unflushed_records = 0
+        dirty = [s for s in self._segments if s.dirty] or [self._segments[-1]]
+        self._fsync_segments(dirty, self.log_end_offset, on_done)
+
+    def _fsync_segments(
+        self, segs: list[LogSegment], target: int, on_done: FlushCallback | None
+    ) -> None:
+        generation = self._generation
+        left = [len(segs)]
+        failed: list[DiskError] = []
+        marks = [(s, s.size) for s in segs]
+
+        def one(err: DiskError | None) -> None:
+            if err is not None:
+                failed.append(err)
+            left[0] -= 1
+            if left[0] or self._closed:
+                return
+            if failed:
+                if on_done is not None:
+                    on_done(failed[0])
+                return
+            if generation == self._generation:
+                for s, size in marks:
+                    if s.size == size:
+                        s.dirty = False
+                self._advance_recovery_point(target)
+            if on_done is not None:
+                on_done(target)
+
+        for s in segs:
+            s.fsync(one)
+
+    def _advance_recovery_point(self, target: int) -> None:
+        """Everything below target is durable; the recovery point may move there,
+        but never past a segment whose bytes are still unsynced."""
+        for s in self._segments:
+            if s.dirty and s.base_offset < target:
+                target = s.base_offset
+                break
+        target = min(target, self.log_end_offset)
+        if target <= self._rp:
+            return
+        self._rp = target
+
+        def write(_err: DiskError | None) -> None:
+            # Epochs of batches below the recovery point must be on disk first:
+            # recovery only re-learns epochs from batches at or past it.
+            if not self._closed:
+                self._ckpt_rp.write(self._offsets(self._rp))
+
+        self._ckpt_epochs.when_idle(write)
+
+    def maybe_flush(self, now_us: int) -> bool:
+        """Flush if flush.ms has passed since the last flush with unflushed data
+        (the broker calls this from a periodic timer). True if a flush started."""
+        self._last_now_us = now_us
+        interval = self.config.flush_interval_us
+        if interval is None or self._unflushed_records == 0:
+            return False
+        if now_us - self._last_flush_us < interval:
+            return False
+        self._last_flush_us = now_us
+        self.flush(self._flush_listener)
+        return True
 
     def apply_retention(self, now_us: int) -> int | LogError:
         """Delete whole non-active segments past retention.ms (by their largest
         timestamp) or beyond retention.bytes, oldest first, never past the high
         watermark, and any wholly below the log start; the log start moves to the
-        first remaining segment. Returns the number deleted. No-op unless the policy
-        includes delete (segments below the log start go regardless)."""
-        raise NotImplementedError
+        first remaining segment. Returns the number deleted. Time and size limits
+        apply only when the cleanup policy includes delete."""
+        self._last_now_us = now_us
+        cfg = self.config
+        total = self.size_bytes
+        deleted = 0
+        while len(self._segments) > 1:
+            seg, nxt = self._segments[0], self._segments[1].base_offset
+            ok = nxt <= self._log_start
+            if not ok and cfg.delete and nxt <= self._hw:
+                if cfg.retention_us is not None and now_us - seg.max_timestamp * 1000 > cfg.retention_us:
+                    ok = True
+                if cfg.retention_bytes is not None and total - seg.size >= cfg.retention_bytes:
+                    ok = True
+            if not ok:
+                break
+            err = seg.delete()
+            if err is not None:
+                return LogError.disk(err)
+            self._segments.pop(0)
+            total -= seg.size
+            deleted += 1
+        if deleted and self._segments[0].base_offset > self._log_start:
+            self._set_log_start(self._segments[0].base_offset)
+        return deleted
 
     def compact(
         self,
@@ -236,22 +726,119 @@ class PartitionLog:
         """One cleaning pass (cleanup.policy compact / compact,delete).
 
         The dirty range ends at the first uncleanable offset: min(active segment base,
-        high watermark, recovery point). In it, per key only the record with the
-        highest offset survives; keyless records stay; a tombstone survives until the
-        delete horizon set when a cleaning first kept it (now + delete.retention.ms,
-        KIP-534) has passed. Offsets are preserved; batches that lose nothing are
-        copied byte for byte. Rewritten segments are written to .cleaned files and
-        fsynced, then swapped in (when on_done runs). Returns None if there is nothing
-        to clean (compaction off or no cleanable segment).
+        high watermark, recovery point), and covers whole segments below it. There,
+        per key only the record with the highest offset survives; keyless records and
+        control batches stay; a tombstone survives until the delete horizon set when
+        a cleaning first kept it (now + delete.retention.ms, KIP-534) has passed.
+        Offsets are preserved; batches that lose nothing are copied byte for byte.
+        Rewritten segments go to .cleaned files, are fsynced, then renamed over the
+        originals; on_done(result) runs after that, and only if segments_rewritten >
+        0. Returns None if compaction is off or no segment is cleanable.
         """
-        raise NotImplementedError
+        self._last_now_us = now_us
+        if not self.config.compact:
+            return None
+        upto = min(self._segments[-1].base_offset, self._hw, self._rp)
+        cands = [
+            s for s, nxt in zip(self._segments, self._segments[1:]) if nxt.base_offset <= upto
+        ]
+        if not cands:
+            return None
+        latest: dict[bytes, int] = {}
+        for seg in cands:
+            for item in seg.iter_batches(validate=True):
+                if isinstance(item, BatchError):
+                    return LogError(LogError.CORRUPT, str(item), item.offset)
+                if item.is_control:
+                    continue
+                recs = item.records()
+                if isinstance(recs, BatchError):
+                    return LogError(LogError.CORRUPT, str(recs), recs.offset)
+                for r in recs:
+                    if r.key is not None:
+                        latest[r.key] = r.offset
+        now_ms = now_us // 1000
+        dr_ms = self.config.delete_retention_us // 1000
+        removed = before = after = 0
+        rewrites: list[tuple[LogSegment, str]] = []
+        for seg in cands:
+            batches = [b for b in seg.iter_batches() if isinstance(b, RecordBatch)]
+            parts: list[bytes] = []
+            changed = False
+            for j, b in enumerate(batches):
+                fb = filter_batch(b, latest, now_ms, dr_ms, keep_empty=j == len(batches) - 1)
+                if isinstance(fb, BatchError):
+                    return LogError(LogError.CORRUPT, str(fb), fb.offset)
+                parts.append(fb.data)
+                removed += fb.records_removed
+                changed |= fb.changed
+            data = b"".join(parts)
+            before += seg.size
+            after += len(data)
+            if not changed:
+                continue
+            tmp = seg.log_path + ".cleaned"
+            self.disk.delete(tmp)
+            r = self.disk.append(tmp, data)
+            if isinstance(r, DiskError):
+                self.disk.delete(tmp)
+                return LogError.disk(r)
+            rewrites.append((seg, tmp))
+        result = CompactionResult(upto, removed, before, after, len(rewrites))
+        if rewrites:
+            self._swap_when_synced(rewrites, result, on_done)
+        return result
 
-    def flush(self, on_done: FlushCallback | None = None) -> None:
-        """fsync every segment file (and index) holding data below the current log end,
-        then move the recovery point there and checkpoint it; on_done(offset)."""
-        raise NotImplementedError
+    def _swap_when_synced(
+        self,
+        rewrites: list[tuple[LogSegment, str]],
+        result: CompactionResult,
+        on_done: Callable[[CompactionResult | LogError], None] | None,
+    ) -> None:
+        generation = self._generation
+        left = [len(rewrites)]
+        failed: list[DiskError] = []
 
-    def maybe_flush(self, now_us: int) -> bool:
-        """Flush if flush.ms has passed since the last flush with unflushed data
-        (the broker calls this from a periodic timer). True if a flush started."""
-        raise NotImplementedError
+        def one(err: DiskError | None) -> None:
+            if err is not None:
+                failed.append(err)
+            left[0] -= 1
+            if left[0] or self._closed:
+                return
+            outcome: CompactionResult | LogError = result
+            if failed:
+                outcome = LogError.disk(failed[0])
+            for seg, tmp in rewrites:
+                if failed or generation != self._generation or seg not in self._segments:
+                    self.disk.delete(tmp)  # the log changed under the cleaner: drop it
+                    continue
+                e = self._swap_in(seg, tmp)
+                if e is not None and not isinstance(outcome, LogError):
+                    outcome = e
+            if on_done is not None:
+                on_done(outcome)
+
+        for _seg, tmp in rewrites:
+            self.disk.fsync(tmp, one)
+
+    def _swap_in(self, old: LogSegment, tmp: str) -> LogError | None:
+        err = self.disk.rename(tmp, old.log_path)
+        if err is not None:
+            return LogError.disk(err)
+        new = LogSegment(self.disk, self.dir, old.base_offset, old.created_us)
+        res = new.recover(_NEVER, self.config.index_interval_bytes)
+        if isinstance(res, DiskError):
+            return LogError.disk(res)
+        new.next_offset = old.next_offset
+        new.seal()
+        self._segments[self._segments.index(old)] = new
+        return None
+
+
+_NEVER = 1 << 63
+
+
+def _read_offset(disk: Disk, path: str) -> int:
+    data = read_file(disk, path)
+    value = parse_offsets(data) if data is not None else None
+    return value if value is not None else 0
