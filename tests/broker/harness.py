@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from simlog.broker.config import BrokerConfig
 from simlog.broker.replica_manager import PartitionState, ReplicaManager
+from simlog.broker.storage_adapter import StorageReplicaLog
 from simlog.protocol.controller import (
     AlterPartitionRequest,
     AlterPartitionResponse,
@@ -33,7 +35,11 @@ from simlog.protocol.produce import (
     ProduceResponse,
     ProduceTopicData,
 )
+from simlog.records import Record, build_batch, parse_batches
 from simlog.runtime import Message
+from simlog.sim.disk import SimDisk
+from simlog.storage.config import LogConfig
+from simlog.storage.log import PartitionLog
 
 from .fakes import FakeLog, batch_bytes
 
@@ -113,9 +119,20 @@ class Host:
         self.broker_id = broker_id
         self.rt: NodeRuntime | None = None
 
-    def open_log(self, topic: str, partition: int, topic_config: Any) -> FakeLog:
+    def open_log(self, topic: str, partition: int, topic_config: Any) -> Any:
         key = (self.broker_id, topic, partition)
-        return self.cluster.disks.setdefault(key, FakeLog())
+        if self.cluster.storage == "fake":
+            return self.cluster.disks.setdefault(key, FakeLog())
+        disk = self.cluster.sim_disks.setdefault(self.broker_id,
+                                                 SimDisk(_DiskHost(self.cluster.loop)))
+        plog = PartitionLog.open(disk, f"{topic}-{partition}", LogConfig(),
+                                 now_us=self.cluster.loop.now_us, topic=topic,
+                                 partition=partition)
+        assert not isinstance(plog, str)
+        adapter = StorageReplicaLog(plog, lambda: self.cluster.loop.now_us,  # type: ignore[arg-type]
+                                    lambda detail: None)
+        self.cluster.disks[key] = adapter  # type: ignore[assignment]
+        return adapter
 
     def send_to_controller(self, msg: Message) -> None:
         assert self.rt is not None
@@ -136,10 +153,31 @@ class Client:
     responses: dict[int, Message] = field(default_factory=dict)
 
 
+class _DiskHost:
+    """SimDisk's host over the harness loop (disk costs are not modelled here)."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+
+    def now_us(self) -> int:
+        return self.loop.now_us
+
+    def charge(self, cost_us: int) -> None:
+        pass
+
+    def schedule(self, delay_us: int, fn: Callable[[], None]) -> None:
+        self.loop.at(delay_us, fn)
+
+    def trace(self, kind: str, *fields: Any) -> None:
+        pass
+
+
 class Cluster:
     def __init__(self, brokers: int = 3, settings: dict[str, Any] | None = None,
-                 topic_config: dict[str, Any] | None = None) -> None:
+                 topic_config: dict[str, Any] | None = None, storage: str = "fake") -> None:
         self.loop = Loop()
+        self.storage = storage
+        self.sim_disks: dict[int, SimDisk] = {}
         self.settings = dict(settings or {})
         self.topic_config = dict(topic_config or {})
         self.broker_ids = list(range(1, brokers + 1))
@@ -295,10 +333,40 @@ class Cluster:
         req = ProduceRequest(correlation_id=cid, acks=acks, timeout_ms=timeout_ms,
                              topic_data=(ProduceTopicData(name="t", partition_data=(
                                  ProducePartitionData(index=0,
-                                                      records=batch_bytes(payload=payload,
-                                                                          **batch)),)),))
+                                                      records=self._records(payload,
+                                                                            **batch)),)),))
         self.deliver("client", f"b{leader}", req)
         return cid
+
+    def _records(self, payload: str, producer_id: int = -1, producer_epoch: int = -1,
+                 base_sequence: int = -1) -> bytes:
+        if self.storage == "fake":
+            return batch_bytes(payload=payload, producer_id=producer_id,
+                               producer_epoch=producer_epoch, base_sequence=base_sequence)
+        return build_batch([Record(key=None, value=payload.encode(), timestamp=1)],
+                           producer_id=producer_id, producer_epoch=producer_epoch,
+                           base_sequence=base_sequence)
+
+    def payloads(self, b: int) -> list[str]:
+        log = self.disks[(b, "t", 0)]
+        if isinstance(log, FakeLog):
+            return log.payloads()
+        out = []
+        for batch in log.plog.batches(0):  # type: ignore[attr-defined]
+            for r in batch.records():
+                out.append(r.value.decode())
+        return out
+
+    def fetched_payloads(self, cid: int) -> list[str]:
+        resp = self.fetched(cid)
+        assert resp is not None
+        records = resp.responses[0].partitions[0].records
+        if not records:
+            return []
+        if self.storage == "fake":
+            return [d["p"] for d in json.loads(records)]
+        batches, _ = parse_batches(records)
+        return [r.value.decode() for b in batches for r in b.records()]
 
     def fetch(self, offset: int, to: int | None = None, max_wait_ms: int = 0,
               min_bytes: int = 1, current_leader_epoch: int = -1) -> int:

@@ -14,6 +14,12 @@ MS = 1_000
 S = 1_000_000
 
 
+@pytest.fixture(params=["fake", "storage"])
+def storage(request) -> str:
+    """Run a test over the in-memory FakeLog and over the real PartitionLog."""
+    return "fake" if request.param == "fake" else "real"
+
+
 def started(**kw) -> Cluster:
     c = Cluster(**kw)
     c.create()
@@ -21,32 +27,32 @@ def started(**kw) -> Cluster:
     return c
 
 
-def test_acks_all_write_is_on_every_isr_replica_when_acknowledged() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_acks_all_write_is_on_every_isr_replica_when_acknowledged(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     cid = c.produce("m0")
     c.run_for(1 * MS)
     assert c.result(cid) is None  # followers have not fetched it yet
     c.run_for(20 * MS)
     assert c.result(cid) == (Errors.NONE, 0)
-    assert [c.log(b).payloads() for b in (1, 2, 3)] == [["m0"]] * 3
+    assert [c.payloads(b) for b in (1, 2, 3)] == [["m0"]] * 3
     c.run_for(1 * S)
     assert [c.partition(b).high_watermark for b in (1, 2, 3)] == [1, 1, 1]
 
 
-def test_consumer_reads_only_committed_data() -> None:
-    c = started()
+def test_consumer_reads_only_committed_data(storage: str) -> None:
+    c = started(storage=storage)
     c.isolate("b2")
     c.isolate("b3")
     c.produce("m0", acks=1)
     c.run_for(5 * MS)
-    assert c.log(1).payloads() == ["m0"] and c.partition(1).high_watermark == 0
+    assert c.payloads(1) == ["m0"] and c.partition(1).high_watermark == 0
     f = c.fetch(0)
     c.run_for(5 * MS)
     assert c.fetched(f).responses[0].partitions[0].records == b""
 
 
-def test_long_poll_fetch_returns_when_data_arrives() -> None:
-    c = started()
+def test_long_poll_fetch_returns_when_data_arrives(storage: str) -> None:
+    c = started(storage=storage)
     f = c.fetch(0, max_wait_ms=500)
     c.run_for(100 * MS)
     assert c.fetched(f) is None
@@ -56,8 +62,8 @@ def test_long_poll_fetch_returns_when_data_arrives() -> None:
     assert resp is not None and b"m0" in resp.responses[0].partitions[0].records
 
 
-def test_long_poll_fetch_times_out_empty() -> None:
-    c = started()
+def test_long_poll_fetch_times_out_empty(storage: str) -> None:
+    c = started(storage=storage)
     f = c.fetch(0, max_wait_ms=500)
     c.run_for(499 * MS)
     assert c.fetched(f) is None
@@ -65,8 +71,8 @@ def test_long_poll_fetch_times_out_empty() -> None:
     assert c.fetched(f).responses[0].partitions[0].records == b""
 
 
-def test_lagging_follower_leaves_isr_after_lag_time_and_rejoins() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_lagging_follower_leaves_isr_after_lag_time_and_rejoins(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     c.isolate("b3")
     cid = c.produce("m0")
     c.run_for(10 * S)
@@ -84,11 +90,11 @@ def test_lagging_follower_leaves_isr_after_lag_time_and_rejoins() -> None:
     c.heal()
     c.run_for(20 * S)  # b3's lost fetch is given up after replica.socket.timeout.ms
     assert c.state[("t", 0)].isr == (1, 2, 3)
-    assert c.log(3).payloads() == ["m0", "m1"]
+    assert c.payloads(3) == ["m0", "m1"]
 
 
-def test_not_enough_replicas_with_one_replica_left() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_not_enough_replicas_with_one_replica_left(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     c.isolate("b2")
     c.isolate("b3")
     c.produce("m", acks=1)  # an idle partition never shrinks: followers are at the LEO
@@ -97,14 +103,14 @@ def test_not_enough_replicas_with_one_replica_left() -> None:
     cid = c.produce("m0")
     c.run_for(10 * MS)
     assert c.result(cid) == (Errors.NOT_ENOUGH_REPLICAS, -1)
-    assert c.log(1).payloads() == ["m"]
+    assert c.payloads(1) == ["m"]
     ok = c.produce("m1", acks=1)
     c.run_for(10 * MS)
     assert c.result(ok) == (Errors.NONE, 1)
 
 
-def test_not_enough_replicas_after_append_when_isr_shrinks_under_a_waiting_write() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_not_enough_replicas_after_append_when_isr_shrinks_under_a_waiting_write(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     c.run_for(14 * S)
     c.isolate("b2")
     c.isolate("b3")
@@ -115,8 +121,8 @@ def test_not_enough_replicas_after_append_when_isr_shrinks_under_a_waiting_write
     assert c.result(cid) == (Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
 
 
-def test_isolated_old_leader_cannot_acknowledge_acks_all() -> None:
-    c = started(settings={"min.insync.replicas": 1})
+def test_isolated_old_leader_cannot_acknowledge_acks_all(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 1})
     c.isolate("b1", keep=("client",))
     c.fence(1)  # the controller moves leadership to b2
     c.run_for(10 * MS)
@@ -129,8 +135,8 @@ def test_isolated_old_leader_cannot_acknowledge_acks_all() -> None:
     assert c.partition(1).isr == {1, 2, 3}
 
 
-def test_fetch_with_old_leader_epoch_is_fenced() -> None:
-    c = started()
+def test_fetch_with_old_leader_epoch_is_fenced(storage: str) -> None:
+    c = started(storage=storage)
     c.elect(2)
     c.run_for(10 * MS)
     f = c.fetch(0, to=2, current_leader_epoch=0)
@@ -143,8 +149,8 @@ def test_fetch_with_old_leader_epoch_is_fenced() -> None:
     assert c.fetched(f).responses[0].partitions[0].error_code is Errors.NOT_LEADER_OR_FOLLOWER
 
 
-def test_leader_crash_new_isr_leader_keeps_acknowledged_writes() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_leader_crash_new_isr_leader_keeps_acknowledged_writes(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     acked = [c.produce(f"m{i}") for i in range(5)]
     c.run_for(100 * MS)
     assert all(c.result(cid)[0] is Errors.NONE for cid in acked)
@@ -157,11 +163,11 @@ def test_leader_crash_new_isr_leader_keeps_acknowledged_writes() -> None:
     assert c.result(more) == (Errors.NONE, 5)
     c.restart(1)
     c.run_for(1 * S)
-    assert c.log(1).payloads() == c.log(2).payloads() == [f"m{i}" for i in range(6)]
+    assert c.payloads(1) == c.payloads(2) == [f"m{i}" for i in range(6)]
 
 
-def test_idempotent_retry_after_leader_change_is_not_duplicated() -> None:
-    c = started(settings={"min.insync.replicas": 2})
+def test_idempotent_retry_after_leader_change_is_not_duplicated(storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 2})
     pid = {"producer_id": 42, "producer_epoch": 0}
     first = c.produce("a", base_sequence=0, **pid)
     c.run_for(100 * MS)
@@ -174,7 +180,7 @@ def test_idempotent_retry_after_leader_change_is_not_duplicated() -> None:
     c.run_for(100 * MS)
     assert c.result(retry) == (Errors.NONE, 0)
     assert c.result(nxt) == (Errors.NONE, 1)
-    assert c.log(2).payloads() == ["a", "b"]
+    assert c.payloads(2) == ["a", "b"]
 
 
 # ---------------------------------------------------------------------------- KIP-101
@@ -208,14 +214,14 @@ def kip101_data_loss(truncation: str) -> Cluster:
 
 def test_kip101_data_loss_with_high_watermark_truncation() -> None:
     c = kip101_data_loss("high-watermark")
-    assert c.log(2).payloads() == ["m0"]  # the acknowledged m1 is gone
-    assert c.log(1).payloads() == ["m0"]
+    assert c.payloads(2) == ["m0"]  # the acknowledged m1 is gone
+    assert c.payloads(1) == ["m0"]
 
 
 def test_kip101_no_data_loss_with_leader_epoch_truncation() -> None:
     c = kip101_data_loss("leader-epoch")
-    assert c.log(2).payloads() == ["m0", "m1"]
-    assert c.log(1).payloads() == ["m0", "m1"]
+    assert c.payloads(2) == ["m0", "m1"]
+    assert c.payloads(1) == ["m0", "m1"]
 
 
 def kip101_divergence(truncation: str) -> Cluster:
@@ -248,21 +254,20 @@ def kip101_divergence(truncation: str) -> Cluster:
 
 def test_kip101_replicas_diverge_with_high_watermark_truncation() -> None:
     c = kip101_divergence("high-watermark")
-    assert c.log(1).payloads() == ["m0", "m1"]
-    assert c.log(2).payloads() == ["m0", "m2"]
+    assert c.payloads(1) == ["m0", "m1"]
+    assert c.payloads(2) == ["m0", "m2"]
 
 
 def test_kip101_replicas_converge_with_leader_epoch_truncation() -> None:
     c = kip101_divergence("leader-epoch")
-    assert c.log(1).payloads() == c.log(2).payloads() == ["m0", "m2"]
+    assert c.payloads(1) == c.payloads(2) == ["m0", "m2"]
     assert any(f["reason"] == "diverging_epoch" for _t, n, f in c.event_kinds("truncate")
                if n == "b1")
 
 
-@pytest.mark.parametrize("seed_offset", [0])
-def test_harness_is_deterministic(seed_offset: int) -> None:
+def test_harness_is_deterministic(storage: str) -> None:
     def run() -> list:
-        c = started(settings={"min.insync.replicas": 2})
+        c = started(storage=storage, settings={"min.insync.replicas": 2})
         for i in range(5):
             c.produce(f"m{i}")
         c.isolate("b3")
