@@ -22,7 +22,7 @@ class NoParams(BaseModel):
 
 
 class AvailableParams(NoParams):
-    max_unavailable: TimeUs = Field(30_000_000, ge=0)
+    max_unavailable_us: TimeUs = Field(30_000_000, ge=0, alias="max_unavailable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +62,13 @@ CHECKS: Mapping[str, CheckDef] = {c.name: c for c in [
 ]}
 
 DEFAULT_CHECKS = ("lost_writes", "duplicates", "order", "replicas_converge")
+
+
+def run_checks(checks: Any, history: Any, state: Any) -> dict[str, Any]:
+    """Run a scenario's `checks` (CheckSpec items) on (history, final state), in listed
+    order: name -> CheckResult."""
+    out = {}
+    for spec in checks:
+        definition = CHECKS[spec.name]
+        out[spec.name] = definition.function()(history, state, **spec.params.model_dump())
+    return out
