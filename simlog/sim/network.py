@@ -1,0 +1,313 @@
+"""The simulated network: one directed link per ordered pair of nodes.
+
+A message sent at `depart_us` on link src→dst
+1. is dropped at once if the link is cut, or by a seeded loss draw;
+2. waits for the link to be free and occupies it for wire_size / bandwidth (FIFO
+   serialisation: a link is busy while it serialises);
+3. travels for a latency drawn from the link's lognormal distribution (rounded to
+   whole µs);
+4. without reorder, never arrives before a message sent earlier on the same link
+   (TCP-like); a reordered message gets an extra latency draw and skips that clamp,
+   so later ones may overtake it; a duplicated message arrives again after its own
+   extra latency;
+5. is dropped on arrival if its link was cut at any time while it was in flight
+   (the link's cut epoch changed), or if the destination crashed or restarted since
+   it was sent (incarnation check).
+
+Cuts are counted per link, so overlapping faults (a partition and an isolation) heal
+independently. Every change of connectivity is logged with its time, so a report can
+say who could reach whom at any instant (`connectivity_at`). networkx is used only
+for those reports; the hot path reads a flag on the link.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Sequence
+from heapq import heappush
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+
+from simlog.runtime import Message
+from simlog.sim.params import QUANTILE_BITS, LatencyDist, LinkParams, NetworkParams
+
+if TYPE_CHECKING:
+    from simlog.sim.node_host import NodeHost
+
+US_PER_S = 1_000_000
+_QB = QUANTILE_BITS
+_LOOPBACK = LinkParams(LatencyDist.constant(0), None)
+
+Pair = tuple[str, str]
+
+
+class Link:
+    """One direction between two nodes, with its current parameters and state."""
+
+    __slots__ = (
+        "bandwidth_bytes_per_s",
+        "base",
+        "cut_count",
+        "cut_epoch",
+        "degrade_token",
+        "deliver_entry",
+        "delivered",
+        "dst",
+        "duplicate",
+        "eid",
+        "free_us",
+        "host",
+        "last_arrival_us",
+        "latency",
+        "loss",
+        "median_us",
+        "net",
+        "queue",
+        "quirky",
+        "reorder",
+        "src",
+        "table",
+    )
+
+    def __init__(self, net: Network, src: str, dst: str, params: LinkParams,
+                 host: NodeHost) -> None:
+        self.net = net
+        self.src = src
+        self.dst = dst
+        self.host = host
+        self.queue = net._queue
+        self.eid = net._eid
+        self.deliver_entry = self._deliver_entry
+        self.delivered = 0
+        self.base = params
+        self.free_us = 0
+        self.last_arrival_us = 0
+        self.cut_count = 0
+        self.cut_epoch = 0
+        self.degrade_token = 0
+        self.set_params(params)
+
+    def set_params(self, p: LinkParams) -> None:
+        self.latency = p.latency
+        self.median_us = p.latency.median_us
+        self.table = p.latency.quantile_table()
+        self.bandwidth_bytes_per_s = p.bandwidth_bytes_per_s
+        self.loss = p.loss
+        self.duplicate = p.duplicate
+        self.reorder = p.reorder
+        self.quirky = bool(p.loss or p.duplicate or p.reorder)
+
+    @property
+    def params(self) -> LinkParams:
+        return LinkParams(self.latency, self.bandwidth_bytes_per_s, self.loss, self.duplicate,
+                          self.reorder)
+
+    def _deliver_entry(self, e: tuple[Any, ...]) -> None:
+        """Heap entry (arrival, prio, id, fn, epoch, incarnation, src, msg, size) came
+        due. Checks the link and the destination's incarnation, then hands the
+        message to the node; the idle-node case is NodeHost.deliver inlined (this is
+        the hottest path of the simulator)."""
+        host = self.host
+        if self.cut_epoch != e[4]:
+            self.net.drop(e[0], e[6], self.dst, "cut_in_flight", e[7])
+            return
+        if host.incarnation != e[5] or host.node is None:
+            self.net.drop(e[0], e[6], self.dst, "dead", e[7])
+            return
+        self.delivered += 1
+        now = e[0]
+        if host.paused or host.inbox or host.busy_until_us > now or host.per_kib_us:
+            host.deliver(e[6], e[7], e[8])
+            return
+        msg = e[7]
+        host.cursor_us = now + host.per_event_us
+        host.in_handler = True
+        host.trace_append((now, self.dst, "deliver", e[6], type(msg).__name__, e[8]))
+        try:
+            host.node.on_message(e[6], msg)  # type: ignore[union-attr]
+        finally:
+            host.in_handler = False
+            host.events_handled += 1
+            host.busy_total_us += host.cursor_us - now
+            host.busy_until_us = host.cursor_us
+
+    def draw_latency_us(self, rng: random.Random) -> int:
+        table = self.table
+        if table is None:
+            return self.median_us
+        return table[rng.getrandbits(QUANTILE_BITS)]
+
+
+class Network:
+    """Links, cuts and the message path. Owned by a World, which provides `at`
+    (schedule fn(arg) at a time), `trace` and the node hosts."""
+
+    def __init__(self, params: NetworkParams, hosts: dict[str, NodeHost], queue: list[Any],
+                 eid: Any, at: Callable[[int, Callable[[Any], None], Any], None],
+                 trace: Callable[[tuple[Any, ...]], None],
+                 now: Callable[[], int]) -> None:
+        self.params = params
+        self.hosts = hosts
+        self._queue = queue  # SimPy's event queue and id counter, for the hot path
+        self._eid = eid
+        self._at = at
+        self._trace = trace
+        self._now = now
+        self.links: dict[Pair, Link] = {}
+        self._ops: list[tuple[tuple[Any, ...], list[Pair]]] = []  # active cuts, in order
+        self.log: list[tuple[int, str, frozenset[Pair]]] = [(0, "start", frozenset())]
+        self.dropped: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ links
+
+    def link(self, src: str, dst: str) -> Link:
+        """The link src→dst, created on first use. A node's link to itself is a
+        loopback: no latency, no bandwidth limit, never cut."""
+        link = self.links.get((src, dst))
+        if link is None:
+            params = _LOOPBACK if src == dst else self.params.for_link(src, dst)
+            link = Link(self, src, dst, params, self.hosts[dst])
+            self.links[(src, dst)] = link
+            self.hosts[src].out_links[dst] = link
+        return link
+
+    def drop(self, time_us: int, src: str, dst: str, reason: str, msg: Message) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+        self._trace((time_us, dst, "drop", src, type(msg).__name__, reason))
+
+    # ------------------------------------------------------------------ message path
+
+    def send(self, src: str, dst: str, msg: Message, depart_us: int, rng: random.Random) -> None:
+        link = self.links.get((src, dst))
+        if link is None:
+            if dst not in self.hosts:
+                self.drop(depart_us, src, dst, "unknown", msg)
+                return
+            link = self.link(src, dst)
+        if link.cut_count:
+            self.drop(depart_us, src, dst, "cut", msg)
+            return
+        size = msg.wire_size()
+        if link.loss and rng.random() < link.loss:
+            self.drop(depart_us, src, dst, "loss", msg)
+            return
+        bw = link.bandwidth_bytes_per_s
+        if bw:
+            free = link.free_us
+            ready = (depart_us if depart_us > free else free) + -(-size * US_PER_S // bw)
+            link.free_us = ready
+        else:
+            ready = depart_us
+        table = link.table
+        arrival = ready + (link.median_us if table is None else table[rng.getrandbits(_QB)])
+        if link.reorder and rng.random() < link.reorder:
+            arrival += link.draw_latency_us(rng)
+        else:
+            if arrival < link.last_arrival_us:
+                arrival = link.last_arrival_us
+            link.last_arrival_us = arrival
+        epoch, inc = link.cut_epoch, link.host.incarnation
+        heappush(self._queue, (arrival, 1, next(self._eid), link.deliver_entry, epoch, inc,
+                               src, msg, size))
+        if link.duplicate and rng.random() < link.duplicate:
+            heappush(self._queue, (arrival + link.draw_latency_us(rng), 1, next(self._eid),
+                                   link.deliver_entry, epoch, inc, src, msg, size))
+
+    def delivered_count(self) -> int:
+        return sum(link.delivered for link in self.links.values())
+
+    # ------------------------------------------------------------------ faults
+
+    def _apply(self, key: tuple[Any, ...], pairs: Iterable[Pair]) -> list[Pair]:
+        pairs = sorted({p for p in pairs if p[0] != p[1]})
+        for src, dst in pairs:
+            link = self.link(src, dst)
+            if link.cut_count == 0:
+                link.cut_epoch += 1
+            link.cut_count += 1
+        self._ops.append((key, pairs))
+        self._log(key[0])
+        return pairs
+
+    def _release(self, pairs: Iterable[Pair]) -> None:
+        for pair in pairs:
+            self.links[pair].cut_count -= 1
+
+    def _log(self, what: str) -> None:
+        cut = frozenset(p for p, link in self.links.items() if link.cut_count)
+        self.log.append((self._now(), what, cut))
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> list[Pair]:
+        """Cut every link between nodes of different groups (both ways)."""
+        key = ("partition", tuple(tuple(sorted(g)) for g in groups))
+        pairs = [(a, b) for i, ga in enumerate(groups) for j, gb in enumerate(groups)
+                 if i != j for a in ga for b in gb]
+        return self._apply(key, pairs)
+
+    def isolate(self, nodes: Sequence[str]) -> list[Pair]:
+        """Cut every link of each node, both ways, to every other known node."""
+        others = sorted(self.hosts)
+        key = ("isolate", tuple(sorted(nodes)))
+        pairs = [p for n in nodes for o in others for p in ((n, o), (o, n))]
+        return self._apply(key, pairs)
+
+    def cut(self, srcs: Sequence[str], dsts: Sequence[str]) -> list[Pair]:
+        """One-way: drop messages from each of srcs to each of dsts."""
+        key = ("cut", tuple(sorted(srcs)), tuple(sorted(dsts)))
+        return self._apply(key, [(s, d) for s in srcs for d in dsts])
+
+    def heal(self, key: tuple[Any, ...] | None = None) -> int:
+        """Undo the active cut ops equal to key (every op when None). Returns how many."""
+        keep, undone = [], 0
+        for op_key, pairs in self._ops:
+            if key is None or op_key == key:
+                self._release(pairs)
+                undone += 1
+            else:
+                keep.append((op_key, pairs))
+        self._ops = keep
+        if undone:
+            self._log("heal" if key is None else f"heal {key[0]}")
+        return undone
+
+    def active_cuts(self) -> list[tuple[Any, ...]]:
+        return [key for key, _ in self._ops]
+
+    def degrade(self, src: str, dst: str, params: LinkParams) -> int:
+        """Replace a link's parameters; returns a token for `restore`."""
+        link = self.link(src, dst)
+        link.set_params(params)
+        link.degrade_token += 1
+        return link.degrade_token
+
+    def restore(self, src: str, dst: str, token: int | None = None) -> bool:
+        """Back to the link's base parameters, unless a newer degradation replaced
+        the one `token` names."""
+        link = self.link(src, dst)
+        if token is not None and token != link.degrade_token:
+            return False
+        link.set_params(link.base)
+        link.degrade_token += 1
+        return True
+
+    # ------------------------------------------------------------------ reports
+
+    def reachable(self, src: str, dst: str) -> bool:
+        if src == dst:
+            return True
+        link = self.links.get((src, dst))
+        return link is None or link.cut_count == 0
+
+    def connectivity_at(self, time_us: int | None = None) -> nx.DiGraph:
+        """Who could send to whom at time_us (now when None): an edge per working link."""
+        cut: frozenset[Pair] = frozenset()
+        for at, _, c in self.log:
+            if time_us is not None and at > time_us:
+                break
+            cut = c
+        g = nx.DiGraph()
+        nodes = sorted(self.hosts)
+        g.add_nodes_from(nodes)
+        g.add_edges_from((a, b) for a in nodes for b in nodes if a != b and (a, b) not in cut)
+        return g

@@ -1,0 +1,335 @@
+"""The deterministic world: nodes, network, disks, faults and trace over one SimPy clock.
+
+`World(seed)` owns a `simpy.Environment` whose time is integer µs. Protocol nodes
+are not SimPy processes: node events (deliveries, timers, fsync completions,
+`call_in`) are plain entries (time_us, priority, id, fn, *args) pushed on SimPy's
+own event queue and run by `World.run` as fn(entry); it also runs ordinary SimPy
+events (time, priority, id, event), so workloads and nemeses can be
+generator processes on `world.env` (start them with `env.process`, advance with
+`world.run`, never `env.run`). Ties break by (time, priority, insertion order) as in
+SimPy, so one seed gives one order of events and one trace hash.
+
+Randomness: one `random.Random` per (stream, node), seeded through SHA-256 of
+f"{seed}:{stream}:{node_id}" (`simlog.sim.rand`): streams `network` (the sender's
+link draws), `disk`, `faults` (nemesis draws, `world.fault_rng`) and `node`
+(`rt.random`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from heapq import heappop, heappush
+from typing import Any
+
+import networkx as nx
+import simpy
+
+from simlog.runtime import Node, NodeFactory
+from simlog.sim import rand
+from simlog.sim.disk import SimDisk
+from simlog.sim.network import Network
+from simlog.sim.node_host import NodeHost
+from simlog.sim.params import CpuParams, DiskParams, LatencyDist, LinkParams, NetworkParams
+from simlog.sim.trace import Trace
+
+_NORMAL = 1  # simpy.events.NORMAL
+
+
+class World:
+    """A simulated cluster; see docs/architecture.md (the World contract)."""
+
+    def __init__(self, seed: int = 0, network: NetworkParams | None = None,
+                 disk: DiskParams | None = None, cpu: CpuParams | None = None,
+                 record_events: bool = False) -> None:
+        self.seed = seed
+        self.env = simpy.Environment(initial_time=0)
+        self._queue = self.env._queue
+        self._eid = self.env._eid
+        self.disk_params = disk or DiskParams()
+        self.cpu = cpu or CpuParams()
+        self.trace = Trace(record=record_events)
+        self.hosts: dict[str, NodeHost] = {}
+        self.network = Network(network or NetworkParams(), self.hosts, self._queue, self._eid,
+                               self._at,
+                               self.trace.append, lambda: self.env._now)
+        self.fault_rng = rand.stream_rng(seed, rand.FAULTS)
+        self.steps = 0
+        self._stopped = False
+
+    # ------------------------------------------------------------------ scheduling
+
+    @property
+    def now_us(self) -> int:
+        return self.env._now
+
+    def _at(self, time_us: int, fn: Callable[[Any], None], arg: Any) -> None:
+        """Schedule fn(arg) at time_us (not before now)."""
+        now = self.env._now
+        heappush(self._queue, (time_us if time_us > now else now, _NORMAL, next(self._eid),
+                               _call_arg, fn, arg))
+
+    def call_later(self, delay_us: int, fn: Callable[[], None]) -> None:
+        """Run fn() after delay_us of true time, outside any node (tests, nemesis)."""
+        self._at(self.env._now + max(0, int(delay_us)), _call0, fn)
+
+    def call_in(self, node_id: str, fn: Callable[[Node], None]) -> None:
+        """Run fn(node) as an event of that node now: charged, queued behind its busy
+        time, held while paused, dropped if it is (or becomes) crashed first."""
+        self.hosts[node_id].call_in(fn)
+
+    def run(self, until_us: int | None = None) -> None:
+        """Process events up to and including time until_us (all of them when None);
+        the clock then reads until_us."""
+        queue = self._queue
+        env = self.env
+        trace = self.trace
+        steps = 0
+        self._stopped = False
+        try:
+            while queue and not self._stopped:
+                if until_us is not None and queue[0][0] > until_us:
+                    break
+                entry = heappop(queue)
+                env._now = entry[0]
+                steps += 1
+                if len(entry) > 4:  # ours: (time, prio, id, fn, *args) -> fn(entry)
+                    entry[3](entry)
+                else:  # a SimPy event: (time, prio, id, event)
+                    _simpy_step(entry[3])
+                if not steps & 1023:
+                    trace.flush()
+        finally:
+            self.steps += steps
+            trace.flush()
+        if until_us is not None and until_us > env._now and not self._stopped:
+            env._now = until_us
+
+    def run_for(self, delay_us: int) -> None:
+        self.run(self.env._now + int(delay_us))
+
+    def stop(self) -> None:
+        """Make the current `run` return after the event being processed."""
+        self._stopped = True
+
+    # ------------------------------------------------------------------ nodes
+
+    def add_node(self, node_id: str, factory: NodeFactory) -> Node:
+        """Create node_id with its disk and start it (start() runs as its first event)."""
+        if node_id in self.hosts:
+            raise ValueError(f"node {node_id} exists")
+        host = NodeHost(self, node_id, factory, None,  # type: ignore[arg-type]
+                        rand.stream_rng(self.seed, rand.NODE, node_id),
+                        rand.stream_rng(self.seed, rand.NETWORK, node_id))
+        host.disk = SimDisk(host, self.disk_params, rand.stream_rng(self.seed, rand.DISK, node_id))
+        self.hosts[node_id] = host
+        self.trace.add(self.now_us, node_id, "add_node", ())
+        host.boot()
+        return host.node  # type: ignore[return-value]
+
+    def node(self, node_id: str) -> Node | None:
+        """The node's current object; None while it is crashed."""
+        return self.hosts[node_id].node
+
+    def disk(self, node_id: str) -> SimDisk:
+        return self.hosts[node_id].disk
+
+    @property
+    def node_ids(self) -> list[str]:
+        return sorted(self.hosts)
+
+    def now_of(self, node_id: str) -> int:
+        """The node's own clock reading now."""
+        return self.hosts[node_id].clock.local(self.now_us)
+
+    def alive(self, node_id: str) -> bool:
+        return self.hosts[node_id].node is not None
+
+    # ------------------------------------------------------------------ faults
+
+    def _fault(self, op: str, *fields: Any) -> None:
+        self.trace.add(self.now_us, "world", "fault", (op, *fields))
+
+    def partition(self, groups: Sequence[Sequence[str]]) -> None:
+        self._fault("partition", [sorted(g) for g in groups])
+        self.network.partition(groups)
+
+    def isolate(self, nodes: Sequence[str]) -> None:
+        self._fault("isolate", sorted(nodes))
+        self.network.isolate(nodes)
+
+    def cut(self, srcs: Sequence[str], dsts: Sequence[str]) -> None:
+        self._fault("cut", sorted(srcs), sorted(dsts))
+        self.network.cut(srcs, dsts)
+
+    def heal(self) -> None:
+        """Restore every cut link (partitions, isolations, one-way cuts)."""
+        self._fault("heal")
+        self.network.heal()
+
+    def heal_partition(self, groups: Sequence[Sequence[str]]) -> bool:
+        self._fault("heal_partition", [sorted(g) for g in groups])
+        return bool(self.network.heal(("partition", tuple(tuple(sorted(g)) for g in groups))))
+
+    def heal_isolate(self, nodes: Sequence[str]) -> bool:
+        self._fault("heal_isolate", sorted(nodes))
+        return bool(self.network.heal(("isolate", tuple(sorted(nodes)))))
+
+    def heal_cut(self, srcs: Sequence[str], dsts: Sequence[str]) -> bool:
+        self._fault("heal_cut", sorted(srcs), sorted(dsts))
+        return bool(self.network.heal(("cut", tuple(sorted(srcs)), tuple(sorted(dsts)))))
+
+    def degrade_link(self, src: str, dst: str, latency: LatencyDist | None = None,
+                     loss: float | None = None, duplicate: float | None = None,
+                     reorder: float | None = None, bandwidth_bytes_per_s: int | None = None,
+                     for_us: int | None = None) -> None:
+        """Change one link's behaviour (fields left None keep their current value),
+        until for_us has passed (for good when None)."""
+        cur = self.network.link(src, dst).params
+        new = LinkParams(
+            latency if latency is not None else cur.latency,
+            bandwidth_bytes_per_s if bandwidth_bytes_per_s is not None
+            else cur.bandwidth_bytes_per_s,
+            loss if loss is not None else cur.loss,
+            duplicate if duplicate is not None else cur.duplicate,
+            reorder if reorder is not None else cur.reorder)
+        self._fault("degrade_link", src, dst, new.latency.median_us, new.latency.p99_us,
+                    new.loss, new.duplicate, new.reorder, for_us)
+        token = self.network.degrade(src, dst, new)
+        if for_us is not None:
+            def restore() -> None:
+                if self.network.restore(src, dst, token):
+                    self._fault("restore_link", src, dst)
+            self.call_later(for_us, restore)
+
+    def restore_link(self, src: str, dst: str) -> None:
+        self._fault("restore_link", src, dst)
+        self.network.restore(src, dst)
+
+    def crash(self, node_id: str, lose_unsynced: bool = False) -> None:
+        """Kill the process; with lose_unsynced, also a power loss of its disk."""
+        host = self.hosts[node_id]
+        self._fault("crash", node_id, lose_unsynced)
+        host.stop("crash")
+        if lose_unsynced:
+            host.disk.power_loss()
+
+    def restart(self, node_id: str) -> Node:
+        """Start a crashed node: a fresh object from the same factory, same disk."""
+        host = self.hosts[node_id]
+        if host.node is not None:
+            raise ValueError(f"{node_id} is running")
+        self._fault("restart", node_id)
+        host.boot()
+        return host.node  # type: ignore[return-value]
+
+    def shutdown(self, node_id: str) -> None:
+        """Graceful stop: the node's shutdown() runs as its event (NodeBase's halts at
+        once; a broker may shut down in steps and call rt.halt when done)."""
+        host = self.hosts[node_id]
+        self._fault("shutdown", node_id)
+
+        def do(node: Node) -> None:
+            stop = getattr(node, "shutdown", None)
+            if stop is not None:
+                stop()
+            else:
+                host.stop("halt", "shutdown")
+        host.call_in(do)
+
+    def pause(self, node_id: str, for_us: int | None = None) -> None:
+        self._fault("pause", node_id, for_us)
+        self.hosts[node_id].pause()
+        if for_us is not None:
+            self.call_later(for_us, lambda: self.resume(node_id))
+
+    def resume(self, node_id: str) -> None:
+        self._fault("resume", node_id)
+        self.hosts[node_id].resume()
+
+    def set_clock(self, node_id: str, offset_us: int | None = None,
+                  drift: float | None = None) -> None:
+        """Skew a node's clock: offset_us sets local = true + offset_us from now on;
+        drift sets the rate error (0.01: 1% fast)."""
+        self._fault("clock", node_id, offset_us, drift)
+        self.hosts[node_id].clock.set(self.now_us, offset_us, drift)
+
+    def slow_disk(self, node_id: str, factor: float, for_us: int | None = None) -> None:
+        self._fault("slow_disk", node_id, factor, for_us)
+        disk = self.hosts[node_id].disk
+        disk.set_slow(factor)
+        if for_us is not None:
+            self.call_later(for_us, lambda: disk.set_slow(1.0))
+
+    def disk_full(self, node_id: str, for_us: int | None = None, full: bool = True) -> None:
+        self._fault("disk_full", node_id, for_us, full)
+        disk = self.hosts[node_id].disk
+        disk.set_full(full)
+        if for_us is not None and full:
+            self.call_later(for_us, lambda: disk.set_full(False))
+
+    def corrupt(self, node_id: str, path: str, nbytes: int) -> list[int]:
+        self._fault("corrupt", node_id, path, nbytes)
+        return self.hosts[node_id].disk.corrupt(path, nbytes)
+
+    # ------------------------------------------------------------------ reports
+
+    def reachable(self, src: str, dst: str) -> bool:
+        return self.network.reachable(src, dst)
+
+    @property
+    def connectivity(self) -> nx.DiGraph:
+        """Current links that work, as a directed graph over every node."""
+        return self.network.connectivity_at(None)
+
+    def connectivity_at(self, time_us: int) -> nx.DiGraph:
+        return self.network.connectivity_at(time_us)
+
+    @property
+    def connectivity_log(self) -> list[tuple[int, str, frozenset[tuple[str, str]]]]:
+        """(time_us, what changed, the set of cut links after it), in time order."""
+        return list(self.network.log)
+
+    @property
+    def trace_hash(self) -> str:
+        return self.trace.hexdigest
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        return self.trace.events
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for summaries: events, deliveries, drops by reason, per-node."""
+        return {
+            "time_us": self.now_us,
+            "steps": self.steps,
+            "trace_events": len(self.trace),
+            "delivered": self.network.delivered_count(),
+            "dropped": dict(sorted(self.network.dropped.items())),
+            "nodes": {n: {"events": h.events_handled, "busy_us": h.busy_total_us,
+                          "crashes": h.crashes, "alive": h.node is not None}
+                      for n, h in sorted(self.hosts.items())},
+        }
+
+    def rng_for(self, stream: str, node_id: str = "") -> random.Random:
+        """A fresh generator for an extra stream (e.g. a workload's draws)."""
+        return rand.stream_rng(self.seed, stream, node_id)
+
+
+def _call0(fn: Callable[[], None]) -> None:
+    fn()
+
+
+def _call_arg(entry: tuple[Any, ...]) -> None:
+    entry[4](entry[5])
+
+
+def _simpy_step(event: Any) -> None:
+    """What `simpy.Environment.step` does with an event once popped."""
+    callbacks, event.callbacks = event.callbacks, None
+    for callback in callbacks:
+        callback(event)
+    if not event._ok and not hasattr(event, "_defused"):
+        exc = type(event._value)(*event._value.args)
+        exc.__cause__ = event._value
+        raise exc
