@@ -306,6 +306,10 @@ class Partition:
                 new_hw = st.log_end_offset
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw
+            # Only leaders report: one event per commit step, enough for a checker to
+            # know every committed prefix (followers' HWs only trail it).
+            self.emit("hw", partition=self.name, leader_epoch=self.leader_epoch,
+                      high_watermark=new_hw)
             return True
         return False
 

@@ -275,3 +275,67 @@ def test_harness_is_deterministic(storage: str) -> None:
         return c.events
 
     assert run() == run()
+
+
+def test_list_offsets_earliest_latest_and_leader_epoch(storage: str) -> None:
+    from simlog.protocol.list_offsets import (
+        ListOffsetsPartition,
+        ListOffsetsRequest,
+        ListOffsetsResponse,
+        ListOffsetsTopic,
+    )
+
+    c = started(storage=storage)
+    for i in range(3):
+        c.produce(f"m{i}")
+    c.run_for(100 * MS)
+    c.isolate("b2")
+    c.isolate("b3")
+    c.produce("uncommitted", acks=1)
+    c.run_for(10 * MS)
+
+    def ask(ts: int, replica_id: int = -1, epoch: int = -1):
+        cid = next(c._cid)
+        c.deliver("client", "b1", ListOffsetsRequest(
+            correlation_id=cid, replica_id=replica_id, topics=(ListOffsetsTopic(
+                name="t", partitions=(ListOffsetsPartition(
+                    partition_index=0, timestamp=ts, current_leader_epoch=epoch),)),)))
+        c.run_for(5 * MS)
+        r = c.client.responses[cid]
+        assert isinstance(r, ListOffsetsResponse)
+        return r.topics[0].partitions[0]
+
+    assert (ask(-2).offset, ask(-2).leader_epoch) == (0, 0)
+    assert ask(-1).offset == 3  # consumers: the high watermark
+    assert ask(-1, replica_id=2).offset == 4  # a follower: the log end
+    assert ask(-1, epoch=5).error_code is Errors.UNKNOWN_LEADER_EPOCH
+
+
+def test_offsets_for_leader_epoch_answers_end_of_epoch(storage: str) -> None:
+    from simlog.protocol.offsets_for_leader_epoch import (
+        OffsetForLeaderPartition,
+        OffsetForLeaderTopic,
+        OffsetsForLeaderEpochRequest,
+    )
+
+    c = started(storage=storage)
+    c.produce("m0")
+    c.produce("m1")
+    c.run_for(100 * MS)
+    c.elect(2)
+    c.run_for(10 * MS)
+    c.produce("m2")
+    c.run_for(100 * MS)
+
+    def ask(epoch: int) -> tuple:
+        cid = next(c._cid)
+        c.deliver("client", "b2", OffsetsForLeaderEpochRequest(correlation_id=cid, topics=(
+            OffsetForLeaderTopic(topic="t", partitions=(
+                OffsetForLeaderPartition(partition=0, leader_epoch=epoch),)),)))
+        c.run_for(5 * MS)
+        p = c.client.responses[cid].topics[0].partitions[0]
+        return p.error_code, p.leader_epoch, p.end_offset
+
+    assert ask(0) == (Errors.NONE, 0, 2)
+    assert ask(1) == (Errors.NONE, 1, 3)
+    assert c.payloads(1) == c.payloads(3) == ["m0", "m1", "m2"]
