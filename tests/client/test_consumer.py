@@ -1,0 +1,189 @@
+"""The consumer against fake brokers: offset reset, seek, poll limits, leader changes
+and KIP-320 truncation detection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simlog.client.config import ConsumerConfig
+from simlog.client.consumer import Consumer, PollResult
+from simlog.protocol.fetch import FetchRequest
+from simlog.protocol.offsets_for_leader_epoch import OffsetsForLeaderEpochRequest
+from simlog.records import Record, build_batch
+from tests.client.harness import World
+
+MS = 1000
+S = 1_000_000
+TP = ("orders", 0)
+
+
+def append(world: World, ids: list[str], tp: tuple[str, int] = TP) -> None:
+    records = [Record(None, i.encode(), (("id", i.encode()),), 1) for i in ids]
+    world.cluster.parts[tp].append(build_batch(records))
+
+
+def make(world: World, **kafka: Any) -> Consumer:
+    settings = {"bootstrap.servers": "b1,b2,b3", **kafka}
+    return world.add_client("c1", lambda rt: Consumer(rt, ConsumerConfig.from_kafka(settings)))
+
+
+def poll(world: World, c: Consumer, wait_us: int = 200 * MS) -> PollResult:
+    got: list[PollResult] = []
+    c.poll(got.append, timeout_us=wait_us)
+    world.run_for(wait_us + 1)
+    assert len(got) == 1
+    return got[0]
+
+
+def ids(result: PollResult) -> list[str]:
+    return [r.header("id").decode() for r in result.records]  # type: ignore[union-attr]
+
+
+def test_latest_reset_skips_existing_records_and_reads_new_ones() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["a", "b", "c"])
+    c = make(w)
+    c.assign([TP])
+    assert poll(w, c).records == []
+    assert c.position(TP) == 3
+    append(w, ["d", "e"])
+    assert ids(poll(w, c, 1 * S)) == ["d", "e"]
+    assert c.position(TP) == 5
+
+
+def test_earliest_reset_reads_from_the_log_start() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["a", "b"])
+    append(w, ["c"])
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    r = poll(w, c)
+    assert ids(r) == ["a", "b", "c"] and [x.offset for x in r.records] == [0, 1, 2]
+
+
+def test_reset_none_reports_an_error_instead_of_guessing() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["a"])
+    c = make(w, **{"auto.offset.reset": "none"})
+    c.assign([TP])
+    r = poll(w, c)
+    assert r.records == [] and r.errors and r.errors[0][0] == TP
+    assert c.position(TP) is None
+
+
+def test_seek_then_poll_respects_max_poll_records_and_advances_position() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, [f"r{i}" for i in range(10)])
+    c = make(w, **{"max.poll.records": 4})
+    c.assign([TP])
+    c.seek(TP, 3)
+    assert ids(poll(w, c)) == ["r3", "r4", "r5", "r6"]
+    assert c.position(TP) == 7
+    assert ids(poll(w, c)) == ["r7", "r8", "r9"]
+    assert c.position(TP) == 10
+
+
+def test_records_in_a_batch_before_the_position_are_skipped() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["a", "b", "c", "d"])  # one batch
+    c = make(w)
+    c.assign([TP])
+    c.seek(TP, 2)
+    assert ids(poll(w, c)) == ["c", "d"]
+
+
+def test_fetches_follow_the_leader_after_not_leader() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    append(w, ["a"])
+    assert ids(poll(w, c)) == ["a"]
+    w.cluster.move_leader(TP, 2)
+    append(w, ["b"])
+    assert ids(poll(w, c, 2 * S)) == ["b"]
+    fetched_from = [dst for _, src, dst, m in w.net.log if src == "c1" and isinstance(m, FetchRequest)]
+    assert fetched_from[0] == "b1" and fetched_from[-1] == "b2"
+    last = [m for _, src, _, m in w.net.log if src == "c1" and isinstance(m, FetchRequest)][-1]
+    assert last.topics[0].partitions[0].current_leader_epoch == 1  # type: ignore[attr-defined]
+
+
+def test_leader_epoch_change_with_truncated_log_is_detected_and_position_moves_back() -> None:
+    """KIP-320: the consumer read offsets 0..9 in epoch 0; the new leader's log ends
+    epoch 0 at 6 (an unclean election lost 6..9) and continues in epoch 1."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    for i in range(10):
+        append(w, [f"old{i}"])
+    assert len(poll(w, c).records) == 10
+    assert c.position(TP) == 10
+    part = w.cluster.parts[TP]
+    part.truncate_to(6)
+    w.cluster.move_leader(TP, 2)
+    append(w, ["new6", "new7", "new8", "new9", "new10", "new11"])
+    r = poll(w, c, 2 * S)
+    assert c.truncations and c.truncations[0].position == 10
+    assert c.truncations[0].end_offset == 6 and c.truncations[0].offset_epoch == 0
+    assert ids(r) == ["new6", "new7", "new8", "new9", "new10", "new11"]
+    assert w.net.sent(OffsetsForLeaderEpochRequest, "c1")
+
+
+def test_leader_epoch_change_without_truncation_keeps_the_position() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    append(w, ["a", "b"])
+    assert ids(poll(w, c)) == ["a", "b"]
+    w.cluster.move_leader(TP, 3)
+    append(w, ["c"])
+    assert ids(poll(w, c, 2 * S)) == ["c"]
+    assert c.truncations == []
+    assert w.net.sent(OffsetsForLeaderEpochRequest, "c1")  # it did validate
+
+
+def test_truncation_under_reset_none_is_an_error() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "none"})
+    c.assign([TP])
+    c.seek(TP, 0)
+    for i in ("a", "b", "c"):
+        append(w, [i])
+    assert ids(poll(w, c)) == ["a", "b", "c"]
+    w.cluster.parts[TP].truncate_to(1)
+    w.cluster.move_leader(TP, 2)
+    r = poll(w, c, 2 * S)
+    assert r.records == [] and any("truncation" in msg for _, msg in r.errors)
+
+
+def test_out_of_range_position_is_reset_by_policy() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["a", "b"])
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    c.seek(TP, 50)
+    assert ids(poll(w, c, 1 * S)) == ["a", "b"]
+
+
+def test_poll_waits_for_records_then_returns_early() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w)
+    c.assign([TP])
+    w.run_for(50 * MS)
+    got: list[PollResult] = []
+    c.poll(got.append, timeout_us=5 * S)
+    w.run_for(100 * MS)
+    assert got == []
+    append(w, ["x"])
+    w.run_for(1 * S)
+    assert len(got) == 1 and ids(got[0]) == ["x"]
