@@ -8,11 +8,17 @@ would (NOT_LEADER_OR_FOLLOWER when not the leader, FENCED/UNKNOWN_LEADER_EPOCH,
 idempotent dedupe of the last five batches, OUT_OF_ORDER_SEQUENCE_NUMBER on gaps).
 Tests inject faults with `cluster.produce_errors`, `broker.silent` (no responses),
 `net.cut(a, b)` and by moving leaders or truncating logs by hand.
+
+Two backends run the same tests: `World(backend="sim")` (the default) puts every node
+in a `simlog.sim.World` (SimPy clock, link latency and bandwidth, per-node random
+streams); `World(backend="loop")` uses the minimal `Loop` here, with a fixed latency.
+Either way `net.log` records every message a node sent (a runtime spy), for assertions.
 """
 
 from __future__ import annotations
 
 import heapq
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +60,9 @@ from simlog.protocol.produce import (
     ProduceTopicResponse,
 )
 from simlog.records import RecordBatch, parse_batches, patch_offset_and_epoch
-from simlog.runtime import Message, NodeBase
+from simlog.runtime import Message, NodeBase, Runtime
+from simlog.sim import LatencyDist, NetworkParams
+from simlog.sim import World as SimWorld
 
 
 class Loop:
@@ -224,9 +232,7 @@ class PartitionState:
 
 
 class FakeCluster:
-    def __init__(self, loop: Loop, net: Net, brokers: int = 3) -> None:
-        self.loop = loop
-        self.net = net
+    def __init__(self, world: World, brokers: int = 3) -> None:
         self.broker_ids = list(range(1, brokers + 1))
         self.topics: dict[str, int] = {}
         self.parts: dict[tuple[str, int], PartitionState] = {}
@@ -234,10 +240,8 @@ class FakeCluster:
         self.next_producer_id = 1000
         self.brokers: dict[int, FakeBroker] = {}
         for bid in self.broker_ids:
-            rt = FakeRuntime(f"b{bid}", loop, net)
-            broker = FakeBroker(rt, self, bid)
-            self.brokers[bid] = broker
-            net.nodes[f"b{bid}"] = broker
+            self.brokers[bid] = world.add_node(
+                f"b{bid}", lambda rt, bid=bid: FakeBroker(rt, self, bid))
 
     def create_topic(self, name: str, partitions: int, leader: int | None = None) -> None:
         self.topics[name] = partitions
@@ -250,7 +254,7 @@ class FakeCluster:
 
 
 class FakeBroker(NodeBase):
-    def __init__(self, rt: FakeRuntime, cluster: FakeCluster, broker_id: int) -> None:
+    def __init__(self, rt: Any, cluster: FakeCluster, broker_id: int) -> None:
         super().__init__(rt)
         self.cluster = cluster
         self.broker_id = broker_id
@@ -416,24 +420,90 @@ class FakeBroker(NodeBase):
                                              topics=tuple(topics))
 
 
-class World:
-    """Loop + net + cluster + client nodes, for tests."""
+BACKEND = os.environ.get("SIMLOG_CLIENT_TEST_BACKEND", "sim")
 
-    def __init__(self, brokers: int = 3, latency_us: int = 500) -> None:
+
+class SpyRuntime:
+    """A sim runtime that also logs every send into `Net.log` and sums CPU charges."""
+
+    def __init__(self, rt: Runtime, net: Net, world: SimWorld) -> None:
+        self._rt = rt
+        self._net = net
+        self._world = world
+        self.cpu_us = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rt, name)
+
+    @property
+    def node_id(self) -> str:
+        return self._rt.node_id
+
+    @property
+    def random(self) -> Any:
+        return self._rt.random
+
+    def send(self, dst: str, msg: Message) -> None:
+        self._net.log.append((self._world.now_us, self._rt.node_id, dst, msg))
+        self._rt.send(dst, msg)
+
+    def charge_cpu(self, cost_us: int) -> None:
+        self.cpu_us += cost_us
+        self._rt.charge_cpu(cost_us)
+
+
+class _SimCuts:
+    """`Net.cut`/`heal` on the sim World: both directions."""
+
+    def __init__(self, world: SimWorld, net: Net) -> None:
+        self.world = world
+        self.net = net
+
+    def cut(self, a: str, b: str) -> None:
+        self.world.cut([a], [b])
+        self.world.cut([b], [a])
+
+    def heal(self) -> None:
+        self.world.heal()
+
+
+class World:
+    """Fake brokers + client nodes on one of two backends (see module docstring)."""
+
+    def __init__(self, brokers: int = 3, latency_us: int = 500, backend: str = BACKEND,
+                 seed: int = 1) -> None:
+        self.backend = backend
         self.loop = Loop()
         self.net = Net(self.loop, latency_us)
-        self.cluster = FakeCluster(self.loop, self.net, brokers)
+        self.sim: SimWorld | None = None
+        if backend == "sim":
+            self.sim = SimWorld(seed=seed, network=NetworkParams(
+                latency=LatencyDist(median_us=latency_us, p99_us=4 * latency_us)))
+            cuts = _SimCuts(self.sim, self.net)
+            self.net.cut = cuts.cut  # type: ignore[method-assign]
+            self.net.heal = cuts.heal  # type: ignore[method-assign]
+        self.cluster = FakeCluster(self, brokers)
 
-    def add_client(self, node_id: str, factory: Callable[[FakeRuntime], Any]) -> Any:
+    def add_node(self, node_id: str, factory: Callable[[Any], Any]) -> Any:
+        if self.sim is not None:
+            sim, net = self.sim, self.net
+            node = sim.add_node(node_id, lambda rt: factory(SpyRuntime(rt, net, sim)))
+            sim.run_for(0)  # let start() run, as the loop backend does at once
+            return node
         rt = FakeRuntime(node_id, self.loop, self.net)
         node = factory(rt)
         self.net.nodes[node_id] = node
         node.start()
         return node
 
+    add_client = add_node
+
     def run_for(self, delay_us: int) -> None:
-        self.loop.run_for(delay_us)
+        if self.sim is not None:
+            self.sim.run_for(delay_us)
+        else:
+            self.loop.run_for(delay_us)
 
     @property
     def now(self) -> int:
-        return self.loop.now
+        return self.sim.now_us if self.sim is not None else self.loop.now
