@@ -4,7 +4,8 @@ Each node keeps a counter, persisted as 12-byte records (CRC-32C + value) append
 `counter.log`. Every `interval_us` it increments the counter, appends it (and, with
 `fsync`, fsyncs it), and sends an `ExampleHeartbeat(seq, counter)` to every peer.
 On a heartbeat it remembers each peer's highest counter and counts heartbeats that
-arrive out of order or twice (seq not above the last one seen from that peer). On
+arrive out of order or twice (seq not above the last one seen from that peer's
+current boot). On
 start it recovers its counter from the log, skipping records whose checksum fails
 (and counting them: that is how corruption shows).
 """
@@ -27,6 +28,7 @@ RECORD = struct.Struct(">IQ")
 
 
 class ExampleHeartbeat(Message, frozen=True, tag=True, kw_only=True):
+    boot: int  # random per incarnation: seq restarts at 1 with each boot
     seq: int
     counter: int
 
@@ -52,12 +54,15 @@ class CounterNode(NodeBase):
         self.write_errors = 0
         self.received: dict[str, int] = {}
         self.last_seq: dict[str, int] = {}
+        self.last_boot: dict[str, int] = {}
+        self.boot = 0
         self.out_of_order: dict[str, int] = {}
         self.peer_counter: dict[str, int] = {}
         self.arrivals: list[tuple[str, int, int]] = []  # (src, seq, local time)
         self.timer = None
 
     def start(self) -> None:
+        self.boot = self.rt.random.getrandbits(32)
         self.recover()
         self.rt.emit("recovered", counter=self.counter, corrupt=self.corrupt_records)
         self.timer = self.rt.set_timer(self.interval_us, self.tick)
@@ -90,7 +95,8 @@ class CounterNode(NodeBase):
                 self.rt.disk.fsync(LOG, lambda err, v=value: self.on_synced(v, err))
         self.seq += 1
         for peer in self.peers:
-            self.rt.send(peer, ExampleHeartbeat(seq=self.seq, counter=self.counter))
+            self.rt.send(peer, ExampleHeartbeat(boot=self.boot, seq=self.seq,
+                                                     counter=self.counter))
         self.timer = self.rt.set_timer(self.interval_us, self.tick)
 
     def on_synced(self, value: int, err: DiskError | None) -> None:
@@ -103,6 +109,9 @@ class CounterNode(NodeBase):
 
     def on_heartbeat(self, src: str, msg: ExampleHeartbeat) -> None:
         self.received[src] = self.received.get(src, 0) + 1
+        if msg.boot != self.last_boot.get(src):
+            self.last_boot[src] = msg.boot
+            self.last_seq[src] = 0
         if msg.seq <= self.last_seq.get(src, 0):
             self.out_of_order[src] = self.out_of_order.get(src, 0) + 1
         else:
