@@ -29,6 +29,10 @@ Semantics (the `runtime.Disk` contract):
   records nothing (conservative: more is lost, never less). Overwrites (pwrite) inside
   the synced prefix are kept as written: the emulation cuts lengths, it does not
   restore old contents, nor keep torn prefixes.
+- Injected faults (the real-world side of the simulation's disk faults): `set_full(True)`
+  makes every call that would grow a file return NO_SPACE (shrinking, reads, renames
+  and fsync still work); `set_fsync_delay(seconds)` holds each fsync completion that
+  much longer in loop mode (a slow device; the length is recorded at completion).
 """
 
 from __future__ import annotations
@@ -100,6 +104,29 @@ class RealDisk:
         self._generation: dict[str, int] = {}
         self._synced = _load_synced(self.root)
         self._reconcile()
+        self.full = False
+        self.fsync_delay_s = 0.0
+
+    # -- injected faults -------------------------------------------------------
+
+    def set_full(self, full: bool) -> None:
+        """Disk full: writes that would grow a file fail with NO_SPACE."""
+        self.full = full
+
+    def set_fsync_delay(self, seconds: float) -> None:
+        """Slow disk: every fsync completes `seconds` later (loop mode only)."""
+        self.fsync_delay_s = max(0.0, seconds)
+
+    def _no_space(self, full: Path, path: str, end: int) -> DiskError | None:
+        if not self.full:
+            return None
+        try:
+            size = full.stat().st_size
+        except OSError:
+            size = 0
+        if end > size:
+            return DiskError(DiskError.NO_SPACE, path, "disk full (injected)")
+        return None
 
     # -- helpers -------------------------------------------------------------
 
@@ -147,6 +174,8 @@ class RealDisk:
         full = self._abs(path)
         if full is None:
             return self._bad(path)
+        if self.full and data:
+            return DiskError(DiskError.NO_SPACE, path, "disk full (injected)")
         try:
             full.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -166,6 +195,9 @@ class RealDisk:
         full = self._abs(path)
         if full is None or offset < 0:
             return self._bad(path)
+        err = self._no_space(full, path, offset + len(data))
+        if err is not None:
+            return err
         try:
             full.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o644)
@@ -287,8 +319,16 @@ class RealDisk:
         generation = self._generation.get(path, 0)
         fut = loop.run_in_executor(None, self._fsync_blocking, path)
 
+        delay_s = self.fsync_delay_s
+
+        def complete(result: int | DiskError) -> None:
+            on_done(self._record(path, generation, result))
+
         def finished(f: asyncio.Future[int | DiskError]) -> None:
-            on_done(self._record(path, generation, f.result()))
+            if delay_s > 0:
+                loop.call_later(delay_s, complete, f.result())
+            else:
+                complete(f.result())
 
         fut.add_done_callback(finished)
 

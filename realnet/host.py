@@ -3,6 +3,8 @@
 Data directory layout (stable across restarts, so a restart recovers):
     data_dir/disk/         the node's `RealDisk` root (what `rt.disk` sees)
     data_dir/events.jsonl  `rt.emit` events, one JSON object a line, appended
+    data_dir/faults.json   injected faults (optional; see `apply_faults`), re-read on
+                           start and whenever `reload_faults()` runs (SIGUSR1)
 
 The host keeps the transport and the disk across node incarnations: `crash_node()`
 kills the current incarnation (timers, queued callbacks and deliveries dropped, as in
@@ -14,6 +16,7 @@ in-process ones exist for tests and for hosting a client node inside a test proc
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from pathlib import Path
@@ -75,8 +78,39 @@ class NodeHost:
         self._event_log = open(self.data_dir / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         port = await self.transport.start()
         self.peers.setdefault(self.node_id, (self.transport.host, port))
+        self.reload_faults()
         self.start_node()
         return port
+
+    def reload_faults(self) -> None:
+        """Apply data_dir/faults.json if present (a missing file changes nothing)."""
+        try:
+            faults = json.loads((self.data_dir / "faults.json").read_text())
+        except (OSError, ValueError):
+            return
+        self.apply_faults(faults)
+
+    def apply_faults(self, faults: dict[str, Any]) -> None:
+        """Injected faults, the real-world side of the simulation's: keys
+        `disk_full` (bool), `fsync_delay_s` (float), `clock_offset_us` (int, the node's
+        clock = monotonic + offset), `clock_drift` (float). Absent keys are unchanged.
+        Logs a `host_faults` line (with the file's `seq`) in the event log."""
+        if "disk_full" in faults:
+            self.disk.set_full(bool(faults["disk_full"]))
+        if "fsync_delay_s" in faults:
+            self.disk.set_fsync_delay(float(faults["fsync_delay_s"]))
+        offset, drift = faults.get("clock_offset_us"), faults.get("clock_drift")
+        if offset is not None:
+            self.clock_offset_us = int(offset)
+        if drift is not None:
+            self.clock_drift = float(drift)
+        if self.runtime is not None and (offset is not None or drift is not None):
+            self.runtime.set_clock(offset_us=None if offset is None else int(offset),
+                                   drift=None if drift is None else float(drift))
+        if self._event_log is not None:
+            record = {"node": self.node_id, "kind": "host_faults", **faults}
+            self._event_log.write(json.dumps(record) + "\n")
+            self._event_log.flush()
 
     def start_node(self) -> None:
         """Build a fresh incarnation over the same disk and call its start()."""

@@ -7,7 +7,8 @@
 Tests drive faults through the OS: SIGKILL is a crash (then
 `realnet.disk.simulate_power_loss(data_dir/"disk")` turns it into a power loss),
 SIGSTOP/SIGCONT pause and resume, and a restart is the same command over the same data
-dir. SIGTERM/SIGINT ask for a graceful stop (node.shutdown()). Once listening the
+dir. SIGTERM/SIGINT ask for a graceful stop (node.shutdown()); SIGUSR1 re-reads
+data_dir/faults.json (disk full, slow fsync, clock skew: see `NodeHost.apply_faults`). Once listening the
 process prints one line `READY <node id> <port>` on stdout. It exits 0 after the node
 halts, 2 on bad arguments.
 """
@@ -79,6 +80,7 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, host.shutdown_node)
+    loop.add_signal_handler(signal.SIGUSR1, host.reload_faults)
     port = await host.start()
     print(f"READY {args.id} {port}", flush=True)
     assert host.halted is not None

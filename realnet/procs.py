@@ -2,7 +2,8 @@
 
 `NodeProcess` maps the simulation's process faults onto a real process:
 crash -> SIGKILL, pause/resume -> SIGSTOP/SIGCONT, restart -> the same command over
-the same data dir and port, power loss -> SIGKILL + `simulate_power_loss`.
+the same data dir and port, power loss -> SIGKILL + `simulate_power_loss`; disk full,
+slow fsync and clock skew -> data_dir/faults.json + SIGUSR1 (`set_faults`).
 Every wait is bounded; `stop()` is idempotent and always leaves no child behind.
 Only 127.0.0.1 addresses are used.
 """
@@ -10,6 +11,7 @@ Only 127.0.0.1 addresses are used.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import signal
@@ -75,6 +77,11 @@ class NodeProcess:
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Spawn and wait (bounded) for its READY line."""
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the process without waiting (start several, then `wait_ready` each)."""
         if self.running:
             raise RuntimeError(f"{self.node_id} already running")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +93,9 @@ class NodeProcess:
                                          stdin=subprocess.DEVNULL, text=True, env=env,
                                          cwd=REPO_ROOT)
         self.paused = False
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Wait (bounded) for the READY line; on failure kill it and raise."""
         line = self._readline(timeout_s)
         if not line.startswith(f"READY {self.node_id} "):
             self.stop()
@@ -117,6 +127,47 @@ class NodeProcess:
         """SIGKILL, then cut every file back to its last fsynced length."""
         self.crash()
         return simulate_power_loss(self.disk_dir)
+
+    def set_faults(self, timeout_s: float = 5.0, **faults: object) -> None:
+        """Merge faults into data_dir/faults.json (read at every start) and, if the
+        process runs and is not paused, signal it and wait (bounded) until applied.
+        Keys: disk_full, fsync_delay_s, clock_offset_us, clock_drift."""
+        path = self.data_dir / "faults.json"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            current = json.loads(path.read_text())
+        except (OSError, ValueError):
+            current = {}
+        current.update(faults)
+        seq = int(current.get("seq", 0)) + 1
+        current["seq"] = seq
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(current, sort_keys=True))
+        os.replace(tmp, path)
+        if not self.running:
+            return
+        os.kill(self.proc.pid, signal.SIGUSR1)  # type: ignore[union-attr]
+        if self.paused:
+            return  # delivered at resume
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._applied(seq) or not self.running:
+                return  # applied, or it exited (halted): applied at next start
+            time.sleep(0.01)
+        raise TimeoutError(f"{self.node_id} did not apply faults {faults}")
+
+    def _applied(self, seq: int) -> bool:
+        if not self.events_path.exists():
+            return False
+        for line in self.events_path.read_text().splitlines():
+            if '"host_faults"' not in line:
+                continue
+            try:
+                if json.loads(line).get("seq") == seq:
+                    return True
+            except ValueError:
+                continue
+        return False
 
     def restart(self, timeout_s: float = 10.0) -> None:
         self.crash()

@@ -101,8 +101,8 @@ class Transport:
         max_frame_bytes: int = 64 << 20,
         max_pending: int = 1024,
         max_buffer_bytes: int = 8 << 20,
-        backoff_min_s: float = 0.02,
-        backoff_max_s: float = 0.5,
+        backoff_min_s: float = 0.01,
+        backoff_max_s: float = 0.2,
         connect_timeout_s: float = 1.0,
     ) -> None:
         self.node_id = node_id

@@ -89,7 +89,7 @@ class RLConfig:
     leader: str = "n1"
     followers: tuple[str, ...] = ("n2", "n3")
     heartbeat_us: int = 50 * US_PER_MS
-    leader_timeout_us: int = 300 * US_PER_MS
+    leader_timeout_us: int = 400 * US_PER_MS
     window: int = 256
     max_read: int = 1000
 

@@ -6,6 +6,7 @@ needs and nothing world-specific:
 
     write(value)  read(start) -> (commit, values) | None   acked_values()
     crash(node, power_loss=False)  restart(node)  pause(node)  resume(node)
+    slow_fsync(node, seconds)  disk_full(node, full)
     wait_until(cond, timeout_s) -> bool   sleep(s)   events(node, kind)   log(node)
 
 - `SimCluster` drives `simlog.sim.World`: time is simulated, waits advance the world.
@@ -57,6 +58,10 @@ class Cluster:
     def restart(self, node: str) -> None: raise NotImplementedError
     def pause(self, node: str) -> None: raise NotImplementedError
     def resume(self, node: str) -> None: raise NotImplementedError
+    def slow_fsync(self, node: str, seconds: float) -> None:
+        """Make each of node's fsyncs take about `seconds` (0: back to normal)."""
+        raise NotImplementedError
+    def disk_full(self, node: str, full: bool = True) -> None: raise NotImplementedError
     def sleep(self, seconds: float) -> None: raise NotImplementedError
     def events(self, node: str, kind: str | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -130,9 +135,11 @@ class SimCluster(Cluster):
     name = "sim"
 
     def __init__(self, seed: int = 1) -> None:
-        from simlog.sim import World
+        from simlog.sim import DiskParams, World
 
-        self.world = World(seed=seed)
+        # The real world's power-loss emulation keeps no torn prefix of unsynced
+        # writes; the sim here does the same so both lose exactly what was unsynced.
+        self.world = World(seed=seed, disk=DiskParams(torn_writes=False))
         self._events: list[dict[str, Any]] = []
         inner = make_factory(CONFIG)
         self.factory = lambda rt: inner(_TeeRuntime(rt, self._events))
@@ -156,6 +163,13 @@ class SimCluster(Cluster):
 
     def resume(self, node: str) -> None:
         self.world.resume(node)
+
+    def slow_fsync(self, node: str, seconds: float) -> None:
+        base_us = self.world.disk(node).params.fsync_latency_us
+        self.world.slow_disk(node, max(1.0, seconds * US_PER_S / base_us))
+
+    def disk_full(self, node: str, full: bool = True) -> None:
+        self.world.disk_full(node, full=full)
 
     def sleep(self, seconds: float) -> None:
         self.world.run_for(round(seconds * US_PER_S))
@@ -236,8 +250,10 @@ class RealCluster(Cluster):
         self.client_host = NodeHost(CLIENT, make_factory(CONFIG), self.root / CLIENT,
                                     dict(self.book), port=self.book[CLIENT][1], seed=self.seed)
         self.loop.run(self.client_host.start())
+        for p in self.procs.values():  # in parallel: no replica waits long for another
+            p.spawn()
         for p in self.procs.values():
-            p.start()
+            p.wait_ready()
 
     def close(self) -> None:
         for p in self.procs.values():
@@ -262,6 +278,12 @@ class RealCluster(Cluster):
 
     def resume(self, node: str) -> None:
         self.procs[node].resume()
+
+    def slow_fsync(self, node: str, seconds: float) -> None:
+        self.procs[node].set_faults(fsync_delay_s=seconds)
+
+    def disk_full(self, node: str, full: bool = True) -> None:
+        self.procs[node].set_faults(disk_full=full)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

@@ -45,7 +45,7 @@ def test_acked_writes_reach_every_live_follower(cluster) -> None:
 
 
 def test_heartbeat_keeps_followers_quiet(cluster) -> None:
-    cluster.sleep(1.0)  # > 3 leader timeouts, with no client traffic at all
+    cluster.sleep(1.5)  # > 3 leader timeouts, with no client traffic at all
     for node in ("n2", "n3"):
         assert cluster.events(node, "leader_suspected") == []
         assert [e["role"] for e in cluster.events(node, "started")] == ["follower"]
@@ -125,10 +125,50 @@ def test_a_paused_follower_catches_up_after_resume(cluster) -> None:
 
 def test_a_paused_leader_is_suspected_then_welcomed_back(cluster) -> None:
     cluster.pause("n1")
-    cluster.sleep(0.6)  # two leader timeouts of silence
+    cluster.sleep(2 * cluster.config.leader_timeout_us / 1e6)  # silence
     cluster.resume("n1")
     assert cluster.wait_until(
         lambda: all(cluster.events(n, "leader_back") for n in ("n2", "n3")), SETTLE_S)
     for node in ("n2", "n3"):
         assert len(cluster.events(node, "leader_suspected")) == 1
     assert cluster.write_all(values("q", 3), SETTLE_S)
+
+
+def test_no_write_is_acknowledged_without_a_majority(cluster) -> None:
+    cluster.pause("n2")
+    cluster.pause("n3")
+    for v in values("m", 3):
+        cluster.write(v)
+    cluster.sleep(0.5)
+    assert cluster.acked_values() == {}  # the leader alone is not a majority
+    cluster.resume("n3")
+    assert cluster.wait_until(lambda: len(cluster.acked_values()) == 3, SETTLE_S)
+    cluster.resume("n2")
+
+
+def test_acks_wait_for_the_followers_fsync(cluster) -> None:
+    for node in ("n2", "n3"):
+        cluster.slow_fsync(node, 0.3)
+    written = values("slow", 3)
+    assert cluster.write_all(written, SETTLE_S)
+    for node in cluster.replicas:  # at once: a follower that acked early loses them
+        cluster.crash(node, power_loss=True)
+    for value, index in cluster.acked_values().items():
+        holders = [n for n in cluster.replicas
+                   if len(cluster.log(n)) > index and cluster.log(n)[index] == value]
+        assert len(holders) >= 2, f"{value!r} durable only on {holders}"
+
+
+def test_a_full_disk_halts_a_follower_and_the_majority_goes_on(cluster) -> None:
+    assert cluster.write_all(values("ok", 2), SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.log("n3") == values("ok", 2), SETTLE_S)
+    cluster.disk_full("n3")
+    assert cluster.write_all(values("full", 5), SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.events("n3", "disk_error"), SETTLE_S)
+    (event,) = cluster.events("n3", "disk_error")
+    assert "no_space" in event["error"]
+    assert cluster.log("n3") == values("ok", 2)  # nothing half-written
+    cluster.disk_full("n3", full=False)
+    cluster.restart("n3")
+    everything = values("ok", 2) + values("full", 5)
+    assert cluster.wait_until(lambda: cluster.log("n3") == everything, SETTLE_S)
