@@ -1,0 +1,69 @@
+"""Replication in the sim World with the real KRaft controller and producer: the issue's
+done-when scenarios for partition replication (3 brokers, RF=3, acks=all).
+
+Each test runs a workload (one write every 20 ms through the idempotent producer),
+injects a fault, heals, lets the cluster settle and judges the history (each write's
+ok / fail / info) against the final logs of every replica.
+"""
+
+from __future__ import annotations
+
+from simlog.protocol.errors import Errors
+
+from .simcluster import MS, S, SimCluster
+
+FAST_CLIENT = {"request.timeout.ms": 5_000, "delivery.timeout.ms": 60_000}
+
+
+def converged(c: SimCluster) -> list[str]:
+    """Every live replica holds the same log; returns it."""
+    logs = {b: c.values(b) for b in c.broker_ids}
+    first = logs[c.broker_ids[0]]
+    assert all(log == first for log in logs.values()), logs
+    return first
+
+
+def test_leader_crash_elects_isr_leader_and_acks_all_writes_continue() -> None:
+    c = SimCluster(settings={"min.insync.replicas": 2}, producer_config=FAST_CLIENT)
+    c.send_every(20 * MS, c.w.now_us + 20 * S)
+    c.run_for(3 * S)
+    old = c.leader()
+    crashed_at = c.w.now_us
+    c.w.crash(f"b{old}")
+    c.run_for(12 * S)
+    new = c.leader()
+    assert new is not None and new != old and old not in c.isr()
+    elected = [e for e in c.events("become_leader") if e["node"] == f"b{new}"]
+    assert elected and elected[-1]["time_us"] - crashed_at < 9 * S + 1 * S  # session timeout
+    c.run_for(8 * S)
+    after = [wr for wr in c.acked() if wr.sent_us > crashed_at]
+    assert after, "no acks=all write succeeded after the new leader took over"
+    c.w.restart(f"b{old}")
+    c.run_for(40 * S)
+    assert all(wr.result is not None and wr.result.ok for wr in c.writes)
+    log = converged(c)
+    assert c.lost(f"b{new}") == [] and len(log) == len(c.writes)
+
+
+def test_one_replica_left_refuses_acks_all_and_loses_nothing() -> None:
+    c = SimCluster(settings={"min.insync.replicas": 2},
+                   producer_config={"request.timeout.ms": 5_000, "delivery.timeout.ms": 10_000})
+    c.send_every(20 * MS, c.w.now_us + 40 * S)
+    c.run_for(2 * S)
+    leader = c.leader()
+    followers = [b for b in c.broker_ids if b != f"b{leader}"]
+    for b in followers:
+        c.w.crash(b)
+    c.run_for(45 * S)
+    assert c.isr() == (leader,)
+    shrunk_at = max(e["time_us"] for e in c.events("isr_shrink"))
+    refused = [wr for wr in c.writes
+               if wr.result is not None and wr.result.status == "fail"
+               and wr.result.error is Errors.NOT_ENOUGH_REPLICAS]
+    assert refused, "no write was refused with NOT_ENOUGH_REPLICAS"
+    assert [wr for wr in c.acked() if wr.done_us > shrunk_at] == []
+    for b in followers:
+        c.w.restart(b)
+    c.run_for(30 * S)
+    converged(c)
+    assert c.lost(f"b{leader}") == []
