@@ -9,9 +9,9 @@ sequence sit inside the CRC and may change between attempts (epoch bump): the by
 are built at drain time and cached while those fields stay the same.
 
 Invariants:
-- Within a partition's queue, batches are in append order; a retried batch goes
-  back to the front, before every batch appended after it (and, with idempotence,
-  in base-sequence order), so retries never jump ahead in the queue.
+- Within a partition's queue, batches are in creation order; a retried batch goes
+  back before every batch created after it, so once re-queued it leaves first
+  (with idempotence that is also base-sequence order).
 - A batch is in at most one place: its queue, or in flight in exactly one request.
 """
 
@@ -50,6 +50,7 @@ class ProducerBatch:
     tp: TopicPartition
     created_us: int
     deadline_us: int  # created + delivery.timeout.ms
+    seq_no: int = 0  # creation order within the producer: retries keep this order
     records: list[PendingRecord] = field(default_factory=list)
     size_bytes: int = HEADER_SIZE
     closed: bool = False
@@ -102,6 +103,7 @@ class RecordAccumulator:
         self.delivery_timeout_us = delivery_timeout_us
         self.queues: dict[TopicPartition, deque[ProducerBatch]] = {}
         self.flushing = False
+        self._created = 0
 
     def append(self, tp: TopicPartition, rec: PendingRecord, now_us: int) -> ProducerBatch:
         q = self.queues.setdefault(tp, deque())
@@ -113,8 +115,10 @@ class RecordAccumulator:
             return last
         if last is not None:
             last.closed = True
+        self._created += 1
         batch = ProducerBatch(tp=tp, created_us=now_us,
-                              deadline_us=now_us + self.delivery_timeout_us)
+                              deadline_us=now_us + self.delivery_timeout_us,
+                              seq_no=self._created)
         batch.records.append(rec)
         batch.size_bytes += rec.size
         q.append(batch)
@@ -145,14 +149,14 @@ class RecordAccumulator:
         return b
 
     def reenqueue(self, batch: ProducerBatch) -> None:
-        """Put a batch to retry back at the front, keeping sequence order among
-        retried batches (they come back oldest first only by luck of responses)."""
+        """Put a batch to retry back in its queue before every batch created after it,
+        so a partition's batches always leave in creation order (responses to
+        pipelined requests may bring retries back in any order)."""
         q = self.queues.setdefault(batch.tp, deque())
         batch.closed = True
         batch.in_flight = False
         i = 0
-        while i < len(q) and q[i].attempts > 0 and q[i].has_sequence and batch.has_sequence \
-                and q[i].base_sequence < batch.base_sequence:
+        while i < len(q) and q[i].seq_no < batch.seq_no:
             i += 1
         q.insert(i, batch)
 

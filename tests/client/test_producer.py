@@ -303,3 +303,96 @@ def test_producer_charges_cpu_for_compression() -> None:
     w.run_for(1 * S)
     assert all(r.status == "ok" for r in res.values()) and len(res) == 50
     assert p.rt.cpu_us >= 50 * 2000 * 20 // 1000  # >= 20 ns per byte for gzip
+
+
+def batches_sent(world: World) -> list[tuple[int, int, int, int]]:
+    """(producer_id, epoch, base_sequence, count) of every batch p1 sent, in order."""
+    out = []
+    for r in produce_requests(world):
+        for t in r.topic_data:
+            for pd in t.partition_data:
+                for b in parse_batches(pd.records)[0]:
+                    out.append((b.producer_id, b.producer_epoch, b.base_sequence,
+                                b.records_count))
+    return out
+
+
+def test_out_of_order_on_the_next_sequence_fails_the_batch_and_bumps_the_epoch() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.OUT_OF_ORDER_SEQUENCE_NUMBER]
+    send(p, res, 1)
+    w.run_for(500 * MS)
+    assert (res["p1-0"].status, res["p1-0"].error) == ("fail", Errors.OUT_OF_ORDER_SEQUENCE_NUMBER)
+    send(p, res, 1, start=1)
+    w.run_for(500 * MS)
+    assert res["p1-1"].status == "ok"
+    bumps = [m for m in w.net.sent(InitProducerIdRequest, "p1")
+             if m.producer_id >= 0]  # type: ignore[attr-defined]
+    assert len(bumps) == 1 and p.idempotence is not None and p.idempotence.producer_epoch == 1
+    assert batches_sent(w)[-1] == (1001, 1, 0, 1)  # new epoch restarts sequences at 0
+    assert log_ids(w, ("orders", 0)) == ["p1-1"]
+
+
+def test_unknown_producer_id_bumps_the_epoch_and_retries_the_batch() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.UNKNOWN_PRODUCER_ID]
+    send(p, res, 2)
+    w.run_for(1 * S)
+    assert all(r.status == "ok" for r in res.values()) and len(res) == 2
+    sent = batches_sent(w)
+    assert sent[0][:3] == (1001, 0, 0) and sent[-1][1] == 1
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
+
+
+def test_expired_sequenced_batch_forces_an_epoch_bump_so_later_sends_succeed() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "delivery.timeout.ms": 2500})
+    w.run_for(10 * MS)
+    w.net.cut("p1", "b1")
+    send(p, res, 1)
+    w.run_for(4 * S)
+    assert res["p1-0"].status == "info"  # it was sent: may or may not be written
+    w.net.heal()
+    send(p, res, 1, start=1)
+    w.run_for(2 * S)
+    assert res["p1-1"].status == "ok"
+    assert p.idempotence is not None and p.idempotence.producer_epoch == 1
+    assert log_ids(w, ("orders", 0)) == ["p1-1"]
+
+
+def test_retriable_rejections_until_delivery_timeout_are_fail_not_info() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "delivery.timeout.ms": 2000})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.NOT_ENOUGH_REPLICAS] * 100
+    send(p, res, 1)
+    w.run_for(3 * S)
+    assert (res["p1-0"].status, res["p1-0"].error) == ("fail", Errors.NOT_ENOUGH_REPLICAS)
+    assert len(produce_requests(w)) >= 3  # it did retry, with backoff
+
+
+def test_same_seed_same_run() -> None:
+    def run() -> list[tuple[int, str, str, str]]:
+        w = World(seed=7)
+        w.cluster.create_topic("orders", 3)
+        p, res = make(w, **{"linger.ms": 2})
+        w.run_for(10 * MS)
+        for i in range(30):
+            send(p, res, 1, partition=None, start=i, key=None if i % 2 else b"k%d" % i)
+            w.run_for(300)
+        w.cluster.move_leader(("orders", 1), 3)
+        w.run_for(2 * S)
+        assert len(res) == 30
+        return [(t, s, d, type(m).__name__) for t, s, d, m in w.net.log]
+
+    assert run() == run()
