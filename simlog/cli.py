@@ -10,6 +10,7 @@ import click
 # name -> "module:attribute" of a click.Command. Add one line per new subcommand.
 COMMANDS: dict[str, str] = {
     "validate": "simlog.scenario.cli:validate",
+    "demo": "simlog.sim.demo:demo",
 }
 
 

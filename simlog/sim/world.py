@@ -56,6 +56,7 @@ class World:
         self.fault_rng = rand.stream_rng(seed, rand.FAULTS)
         self.steps = 0
         self._stopped = False
+        self.fault_log: list[tuple[Any, ...]] = []  # (time_us, op, *args) of every fault
 
     # ------------------------------------------------------------------ scheduling
 
@@ -148,6 +149,7 @@ class World:
     # ------------------------------------------------------------------ faults
 
     def _fault(self, op: str, *fields: Any) -> None:
+        self.fault_log.append((self.now_us, op, *fields))
         self.trace.add(self.now_us, "world", "fault", (op, *fields))
 
     def partition(self, groups: Sequence[Sequence[str]]) -> None:
