@@ -167,6 +167,14 @@ for _name, _kind, _default, _kw in [
     ("controller.quorum.election.backoff.max.ms", "int", 1000, {"min": 1}),
     ("controller.quorum.fetch.timeout.ms", "int", 2000, {"min": 1}),
     ("controller.quorum.request.timeout.ms", "int", 2000, {"min": 1}),
+    ("controller.quorum.retry.backoff.ms", "int", 20, {"min": 0}),
+    ("controller.socket.timeout.ms", "int", 30_000, {"min": 1}),
+    # simulation-only knobs (cost model, quorum internals), in Kafka's naming style
+    ("simlog.cpu.request.us", "int", 20, {"min": 0}),
+    ("simlog.cpu.per.kib.us", "int", 1, {"min": 0}),
+    ("simlog.quorum.fetch.max.records", "int", 1000, {"min": 1}),
+    ("simlog.metadata.snapshot.interval.records", "int", 1000, {"min": 1}),
+    ("simlog.cluster.id", "string", "simlog", {}),
 ]:
     _add(BROKER, _name, _kind, _default, **_kw)
 
@@ -226,6 +234,7 @@ for _name, _kind, _default, _kw in [
     ("group.protocol", "enum", "classic", {"choices": ("classic", "consumer")}),
     ("group.instance.id", "string", None, {}),
     ("check.crcs", "bool", True, {}),
+    ("client.rack", "string", "", {}),
     ("allow.auto.create.topics", "bool", True, {}),
     ("default.api.timeout.ms", "int", 60_000, {"min": 0}),
 ]:

@@ -87,7 +87,7 @@ def test_every_fault_op_and_selector_form_loads():
     # acks=1 with idempotence left at its default turns idempotence off, as Kafka does
     assert not s.producers[1].idempotent and s.producers[0].idempotent
     assert dict(s.expect)["available"] == "fail"
-    assert s.checks[-1].params.max_unavailable == 20_000_000
+    assert s.checks[-1].params.max_unavailable_us == 20_000_000
 
 
 def test_seed_override():
