@@ -67,3 +67,83 @@ def test_one_replica_left_refuses_acks_all_and_loses_nothing() -> None:
     c.run_for(30 * S)
     converged(c)
     assert c.lost(f"b{leader}") == []
+
+
+JEPSEN_CLIENT = {"request.timeout.ms": 5_000, "delivery.timeout.ms": 20_000,
+                 "enable.idempotence": False, "max.in.flight.requests.per.connection": 1}
+
+
+def isr_shrinks_to_leader_then_leader_dies(min_isr: int, unclean: bool) -> tuple[SimCluster, int]:
+    """Jepsen 2013: the leader loses its followers (they still reach the controllers),
+    shrinks the ISR to itself, keeps writing, then dies; returns (cluster, old leader)."""
+    c = SimCluster(settings={"min.insync.replicas": min_isr,
+                             "unclean.leader.election.enable": unclean},
+                   producer_config=JEPSEN_CLIENT)
+    c.send_every(20 * MS, c.w.now_us + 80 * S)
+    c.run_for(2 * S)
+    leader = c.leader()
+    others = [b for b in c.broker_ids if b != f"b{leader}"]
+    c.w.cut([f"b{leader}"], others)
+    c.w.cut(others, [f"b{leader}"])
+    c.run_for(50 * S)
+    assert c.isr() == (leader,)
+    c.w.crash(f"b{leader}")
+    c.run_for(15 * S)
+    return c, leader
+
+
+def test_min_insync_1_isr_of_leader_alone_loses_acknowledged_writes_on_leader_loss() -> None:
+    c, old = isr_shrinks_to_leader_then_leader_dies(min_isr=1, unclean=True)
+    new = c.leader()
+    assert new is not None and new != old
+    assert c.events("unclean_leader_election")
+    c.w.heal()
+    c.w.restart(f"b{old}")
+    c.run_for(40 * S)
+    converged(c)
+    assert len(c.lost(f"b{new}")) > 0  # acknowledged by the lone leader, now gone
+
+
+def test_min_insync_2_same_faults_lose_nothing() -> None:
+    c, old = isr_shrinks_to_leader_then_leader_dies(min_isr=2, unclean=True)
+    refused = [wr for wr in c.writes if wr.result is not None and not wr.result.ok]
+    assert refused
+    c.w.heal()
+    c.w.restart(f"b{old}")
+    c.run_for(40 * S)
+    converged(c)
+    assert c.lost(f"b{c.leader()}") == []
+
+
+def test_unclean_election_off_keeps_partition_offline_until_isr_member_returns() -> None:
+    c, old = isr_shrinks_to_leader_then_leader_dies(min_isr=1, unclean=False)
+    assert c.leader() is None  # the only ISR member is gone: offline
+    c.w.heal()
+    c.run_for(10 * S)
+    assert c.leader() is None
+    c.w.restart(f"b{old}")
+    c.run_for(40 * S)
+    assert c.leader() == old
+    converged(c)
+    assert c.lost(f"b{old}") == []
+
+
+def test_isolated_old_leader_cannot_acknowledge_acks_all_writes() -> None:
+    c = SimCluster(settings={"min.insync.replicas": 1}, producer_config=JEPSEN_CLIENT)
+    c.run_for(1 * S)
+    old = c.leader()
+    rest = [n for n in ("c1", "c2", "c3", *c.broker_ids) if n != f"b{old}"]
+    c.w.partition([[f"b{old}", "p1"], rest])  # the producer only reaches the old leader
+    cut_at = c.w.now_us
+    c.send_every(20 * MS, c.w.now_us + 30 * S)
+    c.run_for(30 * S)
+    assert c.leader() not in (None, old)  # the majority side moved on
+    assert len(c.values(f"b{old}")) > 0  # the old leader did append the writes ...
+    assert [wr for wr in c.acked() if wr.sent_us >= cut_at] == []  # ... but acked none
+    c.w.heal()
+    c.run_for(30 * S)
+    later = c.send(5)
+    c.run_for(10 * S)
+    assert all(wr.result is not None and wr.result.ok for wr in later)
+    converged(c)
+    assert c.lost(f"b{c.leader()}") == []
