@@ -6,7 +6,7 @@ needs and nothing world-specific:
 
     write(value)  read(start) -> (commit, values) | None   acked_values()
     crash(node, power_loss=False)  restart(node)  pause(node)  resume(node)
-    slow_fsync(node, seconds)  disk_full(node, full)
+    slow_fsync(node, seconds)  disk_full(node, full)  append_to_log(node, data)
     wait_until(cond, timeout_s) -> bool   sleep(s)   events(node, kind)   log(node)
 
 - `SimCluster` drives `simlog.sim.World`: time is simulated, waits advance the world.
@@ -62,6 +62,9 @@ class Cluster:
         """Make each of node's fsyncs take about `seconds` (0: back to normal)."""
         raise NotImplementedError
     def disk_full(self, node: str, full: bool = True) -> None: raise NotImplementedError
+    def append_to_log(self, node: str, data: bytes) -> None:
+        """Write raw bytes at the end of a (crashed) node's log file: a torn write."""
+        raise NotImplementedError
     def sleep(self, seconds: float) -> None: raise NotImplementedError
     def events(self, node: str, kind: str | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -170,6 +173,9 @@ class SimCluster(Cluster):
 
     def disk_full(self, node: str, full: bool = True) -> None:
         self.world.disk_full(node, full=full)
+
+    def append_to_log(self, node: str, data: bytes) -> None:
+        self.world.disk(node).append(LOG_PATH, data)
 
     def sleep(self, seconds: float) -> None:
         self.world.run_for(round(seconds * US_PER_S))
@@ -284,6 +290,11 @@ class RealCluster(Cluster):
 
     def disk_full(self, node: str, full: bool = True) -> None:
         self.procs[node].set_faults(disk_full=full)
+
+    def append_to_log(self, node: str, data: bytes) -> None:
+        assert not self.procs[node].running, "only while crashed"
+        with open(self.root / node / "disk" / LOG_PATH, "ab") as f:
+            f.write(data)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)

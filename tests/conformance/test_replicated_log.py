@@ -7,6 +7,8 @@ expectations: in both worlds the cluster normally settles in tens of millisecond
 
 from __future__ import annotations
 
+from simlog.examples.replicated_log import encode_entry
+
 SETTLE_S = 5.0
 
 
@@ -172,3 +174,19 @@ def test_a_full_disk_halts_a_follower_and_the_majority_goes_on(cluster) -> None:
     cluster.restart("n3")
     everything = values("ok", 2) + values("full", 5)
     assert cluster.wait_until(lambda: cluster.log("n3") == everything, SETTLE_S)
+
+
+def test_a_torn_tail_is_cut_on_recovery(cluster) -> None:
+    written = values("t", 6)
+    assert cluster.write_all(written, SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.log("n2") == written, SETTLE_S)
+    cluster.crash("n2")
+    size = sum(len(encode_entry(v)) for v in written)
+    cluster.append_to_log("n2", encode_entry(b"half-written")[:-3])
+    cluster.restart("n2")
+    assert cluster.wait_until(lambda: len(cluster.events("n2", "recovered")) == 2, SETTLE_S)
+    (cut,) = cluster.events("n2", "log_truncated")
+    assert cut["bytes_after"] == size and cut["bytes_before"] > size
+    assert cluster.events("n2", "recovered")[-1]["entries"] == 6
+    assert cluster.write_all(values("u", 2), SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.log("n2") == written + values("u", 2), SETTLE_S)

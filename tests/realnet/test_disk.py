@@ -187,3 +187,36 @@ def test_power_loss_after_sigkill_of_writer(tmp_path: Path) -> None:
     # ...power loss keeps exactly the fsynced prefix.
     assert simulate_power_loss(tmp_path) == {"seg/0.log": (1500, 1000), "seg/1.log": (50, 0)}
     assert (tmp_path / "seg/0.log").read_bytes() == b"A" * 1000
+
+
+def test_full_disk_fails_only_growing_writes(tmp_path: Path) -> None:
+    d = RealDisk(tmp_path)
+    d.append("f", b"0123456789")
+    d.set_full(True)
+    err = d.append("f", b"more")
+    assert isinstance(err, DiskError) and err.kind == DiskError.NO_SPACE
+    assert d.pwrite("f", 2, b"ab") is None  # overwrite in place needs no space
+    assert isinstance(d.pwrite("f", 8, b"abc"), DiskError)
+    assert isinstance(d.append("new", b"x"), DiskError) and not d.exists("new")
+    assert d.truncate("f", 4) is None and d.read("f", 0, 10) == b"01ab"
+    d.fsync("f", lambda e: None)
+    assert d.run_pending() == 1 and d.synced_length("f") == 4
+    d.set_full(False)
+    assert d.append("f", b"!") == 4
+
+
+def test_fsync_delay_holds_the_completion(tmp_path: Path) -> None:
+    async def main() -> None:
+        d = RealDisk(tmp_path)
+        d.set_fsync_delay(0.2)
+        d.append("f", b"abc")
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        done = asyncio.Event()
+        d.fsync("f", lambda err: done.set())
+        await asyncio.sleep(0.1)
+        assert not done.is_set() and d.synced_length("f") == 0  # not durable yet
+        await asyncio.wait_for(done.wait(), 5)
+        assert loop.time() - t0 >= 0.2 and d.synced_length("f") == 3
+
+    asyncio.run(main())

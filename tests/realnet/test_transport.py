@@ -4,6 +4,7 @@ and the `python -m realnet.node` process entry point."""
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import struct
 import time
@@ -176,5 +177,26 @@ def test_node_process_rejects_bad_factory(tmp_path: Path) -> None:
         with pytest.raises(RuntimeError, match="did not start"):
             proc.start(timeout_s=10)
         assert proc.proc is not None and proc.proc.returncode == 2
+    finally:
+        proc.stop()
+
+
+def test_faults_file_applies_on_signal_and_at_every_start(tmp_path: Path) -> None:
+    (port,) = free_ports(1)
+    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:EchoNode")
+    try:
+        proc.start()
+        proc.set_faults(disk_full=True, fsync_delay_s=0.5)  # waits until applied
+        proc.set_faults(clock_offset_us=3_600_000_000)
+        proc.restart()
+        events = [json.loads(line) for line in proc.events_path.read_text().splitlines()]
+        faults = [e for e in events if e["kind"] == "host_faults"]
+        assert [f["seq"] for f in faults] == [1, 2, 2]  # the restart re-applied seq 2
+        assert faults[-1]["disk_full"] is True and faults[-1]["fsync_delay_s"] == 0.5
+        # Clock skew shows in now(): the restarted node's clock runs an hour ahead
+        # of the (system-wide) monotonic clock.
+        started = [e for e in events if e["kind"] == "started"]
+        skew_us = started[-1]["t_us"] - time.monotonic_ns() // 1000
+        assert 3_590_000_000 < skew_us < 3_600_000_000
     finally:
         proc.stop()
