@@ -69,13 +69,16 @@ class ConfigKey:
     def expected(self) -> str:
         if self.kind == "int":
             if self.min is not None and self.max is not None:
-                return f"an integer in [{self.min:g}, {self.max:g}]"
-            if self.min is not None:
-                return f"an integer >= {self.min:g}"
-            return "an integer"
+                text = f"an integer in [{_num(self.min)}, {_num(self.max)}]"
+            elif self.min is not None:
+                text = f"an integer >= {_num(self.min)}"
+            else:
+                text = "an integer"
+            return text + (" (milliseconds) or a duration like 10s"
+                           if self.name.endswith(".ms") else "")
         if self.kind == "double":
-            lo = "-inf" if self.min is None else f"{self.min:g}"
-            hi = "inf" if self.max is None else f"{self.max:g}"
+            lo = "-inf" if self.min is None else _num(self.min)
+            hi = "inf" if self.max is None else _num(self.max)
             return f"a number in [{lo}, {hi}]"
         if self.kind == "bool":
             return "true or false"
@@ -83,6 +86,10 @@ class ConfigKey:
             one = "one of" if self.kind == "enum" else "a list of"
             return f"{one} {', '.join(self.choices)}"
         return "a string"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 _TABLE: list[ConfigKey] = []
@@ -268,9 +275,24 @@ def _bad(key: ConfigKey, value: object) -> ConfigError:
     return ConfigError(key.name, f"expected {key.expected()}, found {show(value)}")
 
 
+def _duration_ms(key: ConfigKey, text: str) -> int:
+    """`replica.lag.time.max.ms: 10s` -> 10000: a `.ms` key may take a duration."""
+    from simlog.scenario.units import parse_time_us  # local: keeps this module's imports pure
+
+    try:
+        us = parse_time_us(text, signed=True)
+    except ValueError:
+        raise _bad(key, text) from None
+    if us % 1000:
+        raise ConfigError(key.name, f"expected a whole number of milliseconds, found {text!r}")
+    return us // 1000
+
+
 def coerce(key: ConfigKey, value: object) -> Any:
     """One value, checked against `key` and converted to its canonical type."""
     if key.kind == "int":
+        if isinstance(value, str) and key.name.endswith(".ms"):
+            value = _duration_ms(key, value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise _bad(key, value)
         if (key.min is not None and value < key.min) or (key.max is not None and value > key.max):

@@ -126,10 +126,15 @@ class Scenario:
         quorum = "combined" if c.combined else f"{len(c.controllers)} controllers"
         parts = sum(t.partitions for t in self.topics)
         return (f"{self.name}: {format_time_us(self.duration_us)}, seed {self.seed}, "
-                f"{len(c.brokers)} brokers, {quorum}, {len(self.topics)} topics "
-                f"({parts} partitions), {len(self.producers)} producers, "
-                f"{len(self.consumers)} consumer groups, {len(self.faults)} faults, "
+                f"{_n(len(c.brokers), 'broker')}, {quorum}, {_n(len(self.topics), 'topic')} "
+                f"({_n(parts, 'partition')}), {_n(len(self.producers), 'producer')}, "
+                f"{_n(len(self.consumers), 'consumer group')}, "
+                f"{_n(len(self.faults), 'fault')}, "
                 f"checks: {', '.join(ch.name for ch in self.checks) or 'none'}")
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def frozen_map(items: Mapping[str, str]) -> Mapping[str, str]:

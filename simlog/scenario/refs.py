@@ -36,7 +36,7 @@ from simlog.scenario.schema import (
     ScenarioSpec,
     Spec,
 )
-from simlog.scenario.selectors import Selector, TopicPartition, named_nodes, named_partitions
+from simlog.scenario.selectors import SETS, Selector, TopicPartition, named_nodes, named_partitions
 from simlog.scenario.source import Source
 from simlog.scenario.units import format_time_us
 
@@ -258,7 +258,7 @@ def _check_selector(sel: Selector, world: _World, path: Path) -> None:
     nodes = world.nodes()
     for node in named_nodes(sel):
         if node not in nodes:
-            hint = did_you_mean(node, nodes)
+            hint = did_you_mean(node, [*nodes, *SETS, "controller"])
             raise _Fail(path, f"unknown node '{node}' ({world.describe()}){hint}")
     for tp in named_partitions(sel):
         _check_partition(tp, world, path)

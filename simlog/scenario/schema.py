@@ -181,7 +181,7 @@ class ProducerSpec(Spec):
 
 
 class ConsumerSpec(Spec):
-    group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.]*$")]
+    group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
     members: int = Field(1, ge=1, le=1000)
     topics: list[str] = Field(min_length=1)
     start: TimeUs = 0
