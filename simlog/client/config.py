@@ -10,7 +10,8 @@ defaults:
   `max.in.flight.requests.per.connection` = 5, `retries` = 2147483647,
   `retry.backoff.ms` = 100, `retry.backoff.max.ms` = 1000 (KIP-580 exponential
   backoff), `delivery.timeout.ms` = 120000, `request.timeout.ms` = 30000,
-  `max.block.ms` = 60000, `max.request.size` = 1048576, `compression.type` = none,
+  `max.block.ms` = 60000, `max.request.size` = 1048576, `buffer.memory` = 32 MiB,
+  `compression.type` = none,
   `metadata.max.age.ms` = 300000.
 - consumer: `fetch.min.bytes` = 1, `fetch.max.wait.ms` = 500,
   `max.partition.fetch.bytes` = 1 MiB, `fetch.max.bytes` = 50 MiB,
@@ -99,6 +100,7 @@ class ProducerConfig:
     request_timeout_us: int = 30_000_000
     max_block_us: int = 60_000_000
     max_request_size: int = 1_048_576
+    buffer_memory: int = 33_554_432
     metadata_max_age_us: int = 300_000_000
     transaction_timeout_ms: int = 60_000
 
@@ -129,6 +131,8 @@ class ProducerConfig:
                 kw[_PRODUCER_MS[key]] = ms_to_us(_int(value, key))
             elif key == "max.request.size":
                 kw["max_request_size"] = _int(value, key, 1)
+            elif key == "buffer.memory":
+                kw["buffer_memory"] = _int(value, key, 1)
             elif key == "transaction.timeout.ms":
                 kw["transaction_timeout_ms"] = _int(value, key)
             elif key in _IGNORED:
@@ -165,7 +169,7 @@ _PRODUCER_MS = {
     "metadata.max.age.ms": "metadata_max_age_us",
 }
 # Accepted for compatibility with real client configs; no effect in the model.
-_IGNORED = frozenset({"client.id", "key.serializer", "value.serializer", "buffer.memory",
+_IGNORED = frozenset({"client.id", "key.serializer", "value.serializer",
                       "partitioner.adaptive.partitioning.enable", "group.id"})
 
 AUTO_OFFSET_RESET = ("latest", "earliest", "none")

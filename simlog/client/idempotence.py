@@ -48,6 +48,7 @@ class IdempotenceState:
         self._request_in_flight = False
         self._next_attempt_us = 0
         self._waiting_for_in_flight = False
+        self._attempts = 0
 
     # --- producer id ---------------------------------------------------------
     @property
@@ -74,11 +75,11 @@ class IdempotenceState:
         self._waiting_for_in_flight = self.producer_id >= 0 and produce_in_flight > 0
         if self._waiting_for_in_flight:
             return
-        hosts = self.metadata.hosts()
-        if not hosts:
+        self._attempts += 1
+        host = self.tracker.least_loaded(self.metadata.hosts(), self._attempts)
+        if host is None:
             self._next_attempt_us = self.rt.now() + self.retry_backoff_us
             return
-        host = min(hosts, key=self.tracker.in_flight)
         req = InitProducerIdRequest(correlation_id=self.tracker.next_correlation_id(),
                                     transaction_timeout_ms=self.transaction_timeout_ms,
                                     producer_id=self.producer_id,

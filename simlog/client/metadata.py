@@ -52,7 +52,6 @@ class Metadata:
         self._last_attempt_us: int | None = None
         self._last_success_us: int | None = None
         self._rotation = 0
-        self._avoid: dict[str, int] = {}
 
     # --- queries -------------------------------------------------------------
     def leader(self, tp: TopicPartition) -> PartitionInfo | None:
@@ -110,20 +109,12 @@ class Metadata:
         self.tracker.send(host, req, lambda resp: self._on_response(host, resp))
 
     def _least_loaded(self) -> str | None:
-        hosts = self.hosts()
-        if not hosts:
-            return None
-        now = self.rt.now()
-        usable = [h for h in hosts if self._avoid.get(h, 0) <= now] or hosts
         self._rotation += 1
-        start = self._rotation % len(usable)
-        ordered = usable[start:] + usable[:start]
-        return min(ordered, key=self.tracker.in_flight)
+        return self.tracker.least_loaded(self.hosts(), self._rotation)
 
     def _on_response(self, host: str, resp: Message | None) -> None:
         self._in_flight = False
         if not isinstance(resp, MetadataResponse):
-            self._avoid[host] = self.rt.now() + self.tracker.request_timeout_us
             self._need_update = True
         else:
             self._apply(resp)

@@ -42,6 +42,7 @@ class RequestTracker:
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._count: dict[str, int] = {}
+        self._timed_out_at: dict[str, int] = {}
 
     def next_correlation_id(self) -> int:
         self._next_id += 1
@@ -65,6 +66,21 @@ class RequestTracker:
 
     def total_in_flight(self) -> int:
         return len(self._pending)
+
+    def least_loaded(self, hosts: list[str], rotation: int) -> str | None:
+        """Kafka's leastLoadedNode: fewest requests in flight, skipping hosts whose
+        last request timed out within a request timeout (unless all did); ties go to
+        the first host from a rotating start, so load spreads deterministically."""
+        if not hosts:
+            return None
+        now = self.rt.now()
+        fresh = [h for h in hosts
+                 if now - self._timed_out_at.get(h, -self.request_timeout_us)
+                 >= self.request_timeout_us]
+        usable = fresh or hosts
+        start = rotation % len(usable)
+        ordered = usable[start:] + usable[:start]
+        return min(ordered, key=self.in_flight)
 
     def handle(self, src: str, msg: Message) -> bool:
         """Deliver a response; False when it matches no pending request."""
@@ -90,6 +106,7 @@ class RequestTracker:
         pending = self._pending.get(corr)
         if pending is not None:
             pending.timer = None
+            self._timed_out_at[pending.dst] = self.rt.now()
             self.disconnect(pending.dst)
             if self.after_timeout is not None:
                 self.after_timeout()

@@ -12,6 +12,9 @@ whose metadata is unknown waits (at most `max.block.ms`, then fails) while the
 producer fetches metadata; everything else is appended to the accumulator and sent by
 the sender when ready.
 
+Memory is bounded as in Kafka: records beyond `buffer.memory` bytes wait (like a
+blocked `send`) and fail after `max.block.ms` if no room frees up.
+
 Work happens in one loop (`_run`), entered after every event (a send, a response, a
 timer) and never re-entered: callbacks that call `send` from inside the loop only mark
 it to run once more.
@@ -168,28 +171,41 @@ class Producer(NodeBase):
             self._waker.wake_at(max(deadline, now + 1) if deadline <= now else deadline)
 
     def _place_waiting(self, now: int) -> None:
-        """Move records whose topic metadata is known into the accumulator, in order;
-        a record stays behind every earlier waiting record of its topic."""
+        """Move waiting records into the accumulator, in order: a record stays behind
+        every earlier waiting record of its topic, and once buffer.memory is full
+        everything after waits. Deadlines grow in send order, so the records past
+        max.block.ms are always a prefix of the waiting list."""
         if not self._waiting:
             return
         keep: list[_Waiting] = []
         blocked: set[str] = set()
-        for w in self._waiting:
+        waiting = self._waiting
+        for i, w in enumerate(waiting):
             count = self.metadata.partition_counts.get(w.topic)
-            error = self.metadata.topic_errors.get(w.topic)
-            if w.topic in blocked or count is None:
-                if error is not None and not error.retriable:
-                    _notify(w.on_complete, SendResult(FAIL, w.topic, w.partition, error=error,
-                                                      reason=error.name))
-                elif w.deadline_us <= now:
-                    _notify(w.on_complete, SendResult(
-                        FAIL, w.topic, w.partition, error=error,
-                        reason="topic metadata not available within max.block.ms"))
-                else:
-                    keep.append(w)
-                    blocked.add(w.topic)
+            if count is not None and w.topic not in blocked:
+                if (self.sender.buffered_bytes + w.size > self.config.buffer_memory
+                        and self.sender.buffered_bytes > 0):
+                    rest = waiting[i:]
+                    while rest and rest[0].deadline_us <= now:
+                        r = rest.pop(0)
+                        _notify(r.on_complete, SendResult(
+                            FAIL, r.topic, r.partition,
+                            reason="buffer.memory full for max.block.ms"))
+                    keep.extend(rest)
+                    break
+                self._append(w, count)
                 continue
-            self._append(w, count)
+            error = self.metadata.topic_errors.get(w.topic)
+            if error is not None and not error.retriable and count is None:
+                _notify(w.on_complete, SendResult(FAIL, w.topic, w.partition, error=error,
+                                                  reason=error.name))
+            elif w.deadline_us <= now:
+                _notify(w.on_complete, SendResult(
+                    FAIL, w.topic, w.partition, error=error,
+                    reason="topic metadata not available within max.block.ms"))
+            else:
+                keep.append(w)
+                blocked.add(w.topic)
         self._waiting = keep
 
     def _append(self, w: _Waiting, count: int) -> None:
@@ -207,6 +223,7 @@ class Producer(NodeBase):
                                                self.metadata.available_partitions(w.topic))
         self.accumulator.append((w.topic, partition),
                                 PendingRecord(w.record, w.size, w.on_complete), self.rt.now())
+        self.sender.buffered_bytes += w.size
         if w.partition is None and w.record.key is None:
             self.sticky.on_append(w.topic, partition, w.size)
 

@@ -61,6 +61,7 @@ class Sender:
         self._tp_in_flight: dict[TopicPartition, int] = {}
         self.requests_sent = 0
         self.retries = 0
+        self.buffered_bytes = 0  # record bytes appended and not yet completed
 
     # --- one pass ------------------------------------------------------------
     def run(self) -> int | None:
@@ -245,6 +246,7 @@ class Sender:
     def _complete(self, b: ProducerBatch, status: str, err: Errors | None,
                   base_offset: int | None, reason: str) -> None:
         topic, partition = b.tp
+        self.buffered_bytes -= b.raw_size()
         for i, rec in enumerate(b.records):
             if rec.on_complete is None:
                 continue

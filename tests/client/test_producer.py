@@ -396,3 +396,20 @@ def test_same_seed_same_run() -> None:
         return [(t, s, d, type(m).__name__) for t, s, d, m in w.net.log]
 
     assert run() == run()
+
+
+def test_buffer_memory_bounds_queued_bytes_and_waiting_sends_fail_after_max_block() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"buffer.memory": 2000, "max.block.ms": 1000, "linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True  # nothing completes: the buffer stays full
+    for i in range(40):
+        p.send("orders", value=bytes(100), partition=0,
+               on_complete=lambda r, i=i: res.__setitem__(str(i), r))
+    w.run_for(10 * MS)
+    assert p.sender.buffered_bytes <= 2000
+    assert res == {}  # the overflow waits, as a blocked send() would
+    w.run_for(1 * S)
+    failed = [k for k, r in res.items() if r.status == "fail"]
+    assert len(failed) >= 20 and all("buffer.memory" in res[k].reason for k in failed)
