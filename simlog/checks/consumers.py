@@ -11,13 +11,15 @@ poll_monotonic: within one assignment (from an `assign` ok of the process to its
   <= the previous one, `skip` when it jumps over offsets the final log holds (gaps the
   log itself has, from compaction or truncation, are not skips).
 group_exclusive: `shared` when a member gains a partition that another member of its
-  group still owns, in history order.
+  group still owns, in history order (assign ops without a group, i.e. manual
+  assignment, are not group ownership).
 committed_offsets: `backwards` when a group's acknowledged commit for a partition is lower
   than an earlier acknowledged one; `final_below_acked` / `final_missing` when the final
   committed offset (`FinalState.committed_offsets`, if the runner filled it) is lower
   than the highest acknowledged commit, or gone.
 consumed_all: `unconsumed` for each acknowledged send in a final log of a topic a group
-  subscribes to (`FinalState.groups`) that no member of the group polled. Lost acked
+  subscribes to (`FinalState.groups`; if the runner left it empty, the topics of the
+  partitions each group's assign ops hand out) that no member of the group polled. Lost acked
   writes are lost_writes' witnesses, not this check's.
 """
 
@@ -98,7 +100,9 @@ def group_exclusive(history: Sequence[Op], state: FinalState) -> CheckResult:
             continue
         if op.type != "ok" or op.f not in ("assign", "revoke"):
             continue
-        group = str(op.value.get("group")) if isinstance(op.value, dict) else ""
+        if not isinstance(op.value, dict) or op.value.get("group") is None:
+            continue  # a manual assignment: no group to be exclusive in
+        group = str(op.value["group"])
         current = owned.get(op.process, (group, set()))[1]
         parts = set(_partitions(op.value))
         if op.f == "revoke":
@@ -159,8 +163,19 @@ def _member_groups(history: Sequence[Op], groups: set[str]) -> dict[str, str]:
     return out
 
 
+def _subscriptions(history: Sequence[Op], state: FinalState) -> dict[str, set[str]]:
+    """Group -> topics: the runner's `FinalState.groups`, else what assign ops show."""
+    if state.groups:
+        return {g: set(ts) for g, ts in state.groups.items()}
+    out: dict[str, set[str]] = defaultdict(set)
+    for op in _oks(history, "assign"):
+        if isinstance(op.value, dict) and op.value.get("group") is not None:
+            out[str(op.value["group"])].update(tp.topic for tp in _partitions(op.value))
+    return dict(out)
+
+
 def consumed_all(history: Sequence[Op], state: FinalState) -> CheckResult:
-    subscriptions = {g: set(ts) for g, ts in state.groups.items()}
+    subscriptions = _subscriptions(history, state)
     member_group = _member_groups(history, set(subscriptions))
     consumed: dict[str, set[str]] = defaultdict(set)
     for op in _oks(history, "poll"):

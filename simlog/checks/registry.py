@@ -72,3 +72,10 @@ def run_checks(checks: Any, history: Any, state: Any) -> dict[str, Any]:
         definition = CHECKS[spec.name]
         out[spec.name] = definition.function()(history, state, **spec.params.model_dump())
     return out
+
+
+def expectation_mismatches(expect: Mapping[str, str], results: Mapping[str, Any]) -> list[str]:
+    """Checks whose result differs from `expect` (name -> "pass" | "fail"), sorted; the
+    run exits 0 when this is empty (SCENARIOS.md, "Running")."""
+    return sorted(name for name, want in expect.items()
+                  if name not in results or results[name].result != want)

@@ -93,3 +93,18 @@ def test_consumed_all():
     result = consumed_all(h.ops, state)
     assert result.witnesses == ({"kind": "unconsumed", "group": "g", "id": "m1",
                                  "partition": "orders/0", "offset": 1},)
+
+
+def test_manual_assignments_are_not_group_ownership():
+    h = Hist()
+    h.op("c-1", "assign", {"partitions": ["orders/0"]})
+    h.op("c-2", "assign", {"partitions": ["orders/0"]})
+    assert group_exclusive(h.ops, final()).passed
+
+
+def test_consumed_all_derives_subscriptions_from_assignments_when_state_has_none():
+    h = Hist()
+    h.send("p1", "m0", "orders/0", ok=0)
+    h.assign("g-1", "g", 1, "orders/0")
+    result = consumed_all(h.ops, final(partition("orders/0", {"b1": ["m0"]})))
+    assert [(w["group"], w["id"]) for w in result.witnesses] == [("g", "m0")]

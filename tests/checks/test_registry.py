@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from simlog.checks.registry import CHECKS, run_checks
+from simlog.checks.registry import CHECKS, expectation_mismatches, run_checks
 from simlog.scenario.load import loads
 from simlog.testing.builders import Hist, final, partition
 
@@ -30,3 +30,13 @@ def test_every_check_passes_on_an_empty_run():
     for definition in CHECKS.values():
         result = definition.function()((), final())
         assert result.name == definition.name and result.passed
+
+
+def test_expectation_mismatches():
+    s = loads("name: x\nduration: 1m\nchecks: [lost_writes, duplicates]\n"
+              "expect: {duplicates: fail}\n")
+    state = final(partition("orders/0", {"b1": ["a", "a"]}))
+    results = run_checks(s.checks, (), state)
+    assert expectation_mismatches(s.expect, results) == []
+    clean = run_checks(s.checks, (), final(partition("orders/0", {"b1": ["a"]})))
+    assert expectation_mismatches(s.expect, clean) == ["duplicates"]
