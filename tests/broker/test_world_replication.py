@@ -147,3 +147,46 @@ def test_isolated_old_leader_cannot_acknowledge_acks_all_writes() -> None:
     assert all(wr.result is not None and wr.result.ok for wr in later)
     converged(c)
     assert c.lost(f"b{c.leader()}") == []
+
+
+def power_loss_divergence(truncation: str) -> SimCluster:
+    """KIP-101 scenario 2 in KRaft form. b_L leads, b_F follows; both hold w0, w1 and
+    the HW 2 is checkpointed. b_L crashes; b_F leads alone, then loses power and with it
+    every unflushed byte (Kafka does not fsync by default). b_F returns first, still the
+    only ISR member, leads with an empty log and takes w2 at offset 0. b_L returns as a
+    follower holding w0, w1 under its checkpointed HW."""
+    c = SimCluster(brokers=2, settings={"min.insync.replicas": 1},
+                   topic_config={"simlog.follower.truncation": truncation},
+                   producer_config=JEPSEN_CLIENT)
+    lead = c.leader()
+    fol = f"b{3 - lead}"
+    c.send(1)
+    c.run_for(100 * MS)
+    c.send(1)
+    c.run_for(7 * S)  # both acknowledged; HW 2 checkpointed (every 5 s)
+    assert [wr.result.offset for wr in c.acked()] == [0, 1]
+    c.w.crash(f"b{lead}")
+    c.run_for(15 * S)
+    assert c.leader() == 3 - lead
+    c.w.crash(fol, lose_unsynced=True)
+    c.run_for(15 * S)
+    c.w.restart(fol)
+    c.run_for(10 * S)
+    assert c.leader() == 3 - lead and c.values(fol) == []
+    (w2,) = c.send(1)
+    c.run_for(15 * S)
+    assert w2.result is not None and (w2.result.ok, w2.result.offset) == (True, 0)
+    c.w.restart(f"b{lead}")
+    c.run_for(20 * S)
+    return c
+
+
+def test_kip101_power_loss_replicas_diverge_with_high_watermark_truncation() -> None:
+    c = power_loss_divergence("high-watermark")
+    logs = {b: c.values(b) for b in c.broker_ids}
+    assert sorted(map(tuple, logs.values())) == [("w0",), ("w2",)]  # offset 0 differs
+
+
+def test_kip101_power_loss_replicas_converge_with_leader_epoch_truncation() -> None:
+    c = power_loss_divergence("leader-epoch")
+    assert converged(c) == ["w2"]
