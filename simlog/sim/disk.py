@@ -43,7 +43,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from simlog.runtime import DiskError, FsyncCallback
+from simlog.runtime import DiskError, FileSlice, FsyncCallback
 from simlog.sim.params import DiskParams
 
 US_PER_S = 1_000_000
@@ -292,6 +292,10 @@ class SimDisk:
         self._touch(f, offset, len(data), False)
         self.host.trace("disk.read", path, offset, len(data))
         return data
+
+    def read_slice(self, piece: FileSlice) -> bytes | DiskError:
+        """Read a `FileSlice` the storage layer handed out (the sim's sendfile)."""
+        return self.read(piece.path, piece.position, piece.length)
 
     def size(self, path: str) -> int | DiskError:
         f = self._files.get(path)

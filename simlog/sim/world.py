@@ -34,6 +34,7 @@ from simlog.sim.params import CpuParams, DiskParams, LatencyDist, LinkParams, Ne
 from simlog.sim.trace import Trace
 
 _NORMAL = 1  # simpy.events.NORMAL
+_NEVER = float("inf")  # only compared with event times, never scheduled
 
 
 class World:
@@ -85,13 +86,15 @@ class World:
         queue = self._queue
         env = self.env
         trace = self.trace
+        limit = until_us if until_us is not None else _NEVER
         steps = 0
         self._stopped = False
         try:
-            while queue and not self._stopped:
-                if until_us is not None and queue[0][0] > until_us:
-                    break
+            while queue:
                 entry = heappop(queue)
+                if entry[0] > limit:
+                    heappush(queue, entry)
+                    break
                 env._now = entry[0]
                 steps += 1
                 if len(entry) > 4:  # ours: (time, prio, id, fn, *args) -> fn(entry)
@@ -100,6 +103,8 @@ class World:
                     _simpy_step(entry[3])
                 if not steps & 1023:
                     trace.flush()
+                if self._stopped:
+                    break
         finally:
             self.steps += steps
             trace.flush()
@@ -181,12 +186,29 @@ class World:
         self._fault("heal_cut", sorted(srcs), sorted(dsts))
         return bool(self.network.heal(("cut", tuple(sorted(srcs)), tuple(sorted(dsts)))))
 
-    def degrade_link(self, src: str, dst: str, latency: LatencyDist | None = None,
-                     loss: float | None = None, duplicate: float | None = None,
-                     reorder: float | None = None, bandwidth_bytes_per_s: int | None = None,
+    def degrade_link(self, src: str | Sequence[str], dst: str | Sequence[str],
+                     latency: LatencyDist | None = None, loss: float | None = None,
+                     duplicate: float | None = None, reorder: float | None = None,
+                     bandwidth_bytes_per_s: int | None = None,
                      for_us: int | None = None) -> None:
-        """Change one link's behaviour (fields left None keep their current value),
-        until for_us has passed (for good when None)."""
+        """Change the behaviour of the links src→dst (each a node id or a list; fields
+        left None keep their current value), until for_us has passed (for good when
+        None). A newer degradation of a link replaces an older one, whose expiry then
+        does nothing."""
+        srcs = [src] if isinstance(src, str) else sorted(src)
+        dsts = [dst] if isinstance(dst, str) else sorted(dst)
+        self._fault("degrade_link", srcs, dsts,
+                    None if latency is None else [latency.median_us, latency.p99_us],
+                    loss, duplicate, reorder, bandwidth_bytes_per_s, for_us)
+        for s in srcs:
+            for d in dsts:
+                if s != d:
+                    self._degrade_one(s, d, latency, loss, duplicate, reorder,
+                                      bandwidth_bytes_per_s, for_us)
+
+    def _degrade_one(self, src: str, dst: str, latency: LatencyDist | None,
+                     loss: float | None, duplicate: float | None, reorder: float | None,
+                     bandwidth_bytes_per_s: int | None, for_us: int | None) -> None:
         cur = self.network.link(src, dst).params
         new = LinkParams(
             latency if latency is not None else cur.latency,
@@ -195,8 +217,6 @@ class World:
             loss if loss is not None else cur.loss,
             duplicate if duplicate is not None else cur.duplicate,
             reorder if reorder is not None else cur.reorder)
-        self._fault("degrade_link", src, dst, new.latency.median_us, new.latency.p99_us,
-                    new.loss, new.duplicate, new.reorder, for_us)
         token = self.network.degrade(src, dst, new)
         if for_us is not None:
             def restore() -> None:

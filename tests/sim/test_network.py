@@ -198,3 +198,13 @@ def test_unknown_destination_is_a_drop() -> None:
     probe_send(w, "a", "zz", 1)
     w.run_for(1_000)
     assert w.network.dropped == {"unknown": 1}
+
+
+def test_degrade_many_links_at_once() -> None:
+    w = world(bandwidth_bytes_per_s=None)
+    w.degrade_link(["a", "b"], ["c", "d", "a"], latency=LatencyDist.constant(7_000),
+                   for_us=50_000)
+    all_to_all(w)
+    w.run_for(20_000)
+    slow = {(s, d) for d in IDS for s, _, _, t in w.node(d).arrivals if t == 7_000}
+    assert slow == {("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("b", "a")}

@@ -290,3 +290,22 @@ def test_record_events_and_emit() -> None:
     emit = next(e for e in w.events if e["kind"] == "emit")
     assert emit["fields"][0] == "recovered"
     assert len(w.events) == len(w.trace)
+
+
+# ---------------------------------------------------------------- SimPy processes
+
+
+def test_simpy_generator_processes_drive_nodes_alongside() -> None:
+    w = probes("a", "b")
+    seen: list[int] = []
+
+    def workload(env):
+        for i in range(3):
+            yield env.timeout(10_000)
+            seen.append(env.now)
+            probe_send(w, "a", "b", 1, seq=i)
+
+    w.env.process(workload(w.env))
+    w.run_for(100_000)
+    assert seen == [10_000, 20_000, 30_000]
+    assert [t for *_, t in w.node("b").arrivals] == [11_000, 21_000, 31_000]
