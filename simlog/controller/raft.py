@@ -558,22 +558,24 @@ class KafkaRaftClient:
 
     # ------------------------------------------------------------------ fetch: leader
 
-    def _fetch_response(self, **fields) -> QuorumFetchResponse:
-        return QuorumFetchResponse(leader_id=self.leader_id, leader_epoch=self.epoch,
+    def _fetch_response(self, correlation_id: int = 0, **fields) -> QuorumFetchResponse:
+        return QuorumFetchResponse(correlation_id=correlation_id, leader_id=self.leader_id,
+                                   leader_epoch=self.epoch,
                                    high_watermark=self.high_watermark,
                                    log_start_offset=self.log.start_offset, **fields)
 
     def on_quorum_fetch_request(self, src: str, req: QuorumFetchRequest) -> None:
+        cid = req.correlation_id
         if self.role != LEADER:
-            self.rt.send(src, self._fetch_response(error_code=Errors.NOT_LEADER_OR_FOLLOWER))
+            self.rt.send(src, self._fetch_response(cid, error_code=Errors.NOT_LEADER_OR_FOLLOWER))
             return
         if req.current_leader_epoch < self.epoch:
-            self.rt.send(src, self._fetch_response(error_code=Errors.FENCED_LEADER_EPOCH))
+            self.rt.send(src, self._fetch_response(cid, error_code=Errors.FENCED_LEADER_EPOCH))
             return
         if req.current_leader_epoch > self.epoch:
-            self.rt.send(src, self._fetch_response(error_code=Errors.UNKNOWN_LEADER_EPOCH))
+            self.rt.send(src, self._fetch_response(cid, error_code=Errors.UNKNOWN_LEADER_EPOCH))
             return
-        problem = self._validate_fetch(req.fetch_offset, req.last_fetched_epoch)
+        problem = self._validate_fetch(cid, req.fetch_offset, req.last_fetched_epoch)
         if problem is not None:
             self.rt.send(src, problem)
             return
@@ -589,39 +591,39 @@ class KafkaRaftClient:
         self._maybe_advance_high_watermark()
         if req.fetch_offset < self.log.end_offset:
             self.rt.send(src, self._fetch_response(
-                entries=self.log.read(req.fetch_offset,
+                cid, entries=self.log.read(req.fetch_offset,
                                       min(req.max_records, self.cfg.fetch_max_records))))
             return
         wait_us = min(req.max_wait_ms * 1_000, self.cfg.fetch_max_wait_us)
         timer = self.rt.set_timer(wait_us, lambda: self._complete_parked(src))
         self._parked[src] = (req, timer)
 
-    def _validate_fetch(self, fetch_offset: int,
+    def _validate_fetch(self, cid: int, fetch_offset: int,
                         last_epoch: int) -> QuorumFetchResponse | None:
         snap = self._snapshot
         if fetch_offset < self.log.start_offset or fetch_offset > self.log.end_offset:
             if fetch_offset > self.log.end_offset:
                 found = self.log.end_offset_for_epoch(last_epoch)
                 if found is not None:
-                    return self._fetch_response(diverging_epoch=found[0],
+                    return self._fetch_response(cid, diverging_epoch=found[0],
                                                 diverging_end_offset=found[1])
             if snap is not None:
-                return self._fetch_response(snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
-            return self._fetch_response(diverging_epoch=0, diverging_end_offset=0)
+                return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
+            return self._fetch_response(cid, diverging_epoch=0, diverging_end_offset=0)
         if fetch_offset == 0:
             return None
         found = self.log.end_offset_for_epoch(last_epoch)
         if found is None:
             if snap is not None:
-                return self._fetch_response(snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
-            return self._fetch_response(diverging_epoch=0, diverging_end_offset=0)
+                return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
+            return self._fetch_response(cid, diverging_epoch=0, diverging_end_offset=0)
         epoch, end = found
         if epoch == last_epoch and fetch_offset <= end:
             return None
         if (end < self.log.start_offset or (end == self.log.start_offset
                                            and epoch != self.log.start_epoch)) and snap is not None:
-            return self._fetch_response(snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
-        return self._fetch_response(diverging_epoch=epoch, diverging_end_offset=end)
+            return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
+        return self._fetch_response(cid, diverging_epoch=epoch, diverging_end_offset=end)
 
     def _complete_parked(self, replica: str) -> None:
         got = self._parked.pop(replica, None)
@@ -630,7 +632,7 @@ class KafkaRaftClient:
         req, timer = got
         timer.cancel()
         self.rt.send(replica, self._fetch_response(
-            entries=self.log.read(req.fetch_offset,
+            req.correlation_id, entries=self.log.read(req.fetch_offset,
                                   min(req.max_records, self.cfg.fetch_max_records))))
 
     def _complete_parked_fetches(self) -> None:
@@ -687,8 +689,9 @@ class KafkaRaftClient:
             return  # the flush completion sends the fetch: never ack unsynced entries
         self._fetch_target = target
         self._fetch_inflight = True
+        self._fetch_correlation += 1
         self.rt.send(target, QuorumFetchRequest(
-            replica_id=self.node_id, current_leader_epoch=self.epoch,
+            correlation_id=self._fetch_correlation, replica_id=self.node_id, current_leader_epoch=self.epoch,
             fetch_offset=self.log.end_offset, last_fetched_epoch=self.log.last_epoch,
             max_wait_ms=self.cfg.fetch_max_wait_us // 1_000,
             max_records=self.cfg.fetch_max_records))
@@ -724,9 +727,11 @@ class KafkaRaftClient:
             self._in_fetch_response = False
 
     _in_fetch_response = False
+    _fetch_correlation = 0
 
     def _handle_fetch_response(self, src: str, resp: QuorumFetchResponse) -> None:
-        if src != self._fetch_target or not self._fetch_inflight or self.role == LEADER:
+        if (src != self._fetch_target or not self._fetch_inflight or self.role == LEADER
+                or resp.correlation_id != self._fetch_correlation):
             if resp.leader_epoch > self.epoch:
                 self._observe_epoch(resp.leader_epoch, resp.leader_id)
             return

@@ -77,6 +77,7 @@ class QuorumFetchRequest(Message, frozen=True, kw_only=True):
     the follower's acknowledgement of every entry below it. last_fetched_epoch is the
     epoch of the entry at fetch_offset - 1, for divergence detection."""
 
+    correlation_id: int = 0  # echoed: a late or duplicated answer is recognised
     replica_id: str
     current_leader_epoch: int
     fetch_offset: int
@@ -90,6 +91,7 @@ class QuorumFetchResponse(Message, frozen=True, kw_only=True):
     diverging_epoch/diverging_end_offset (truncate there, refetch), or snapshot_end_offset
     /snapshot_epoch (the entries were snapshotted away: fetch that snapshot)."""
 
+    correlation_id: int = 0
     error_code: Errors = Errors.NONE
     leader_id: str | None = None
     leader_epoch: int

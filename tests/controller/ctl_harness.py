@@ -163,9 +163,13 @@ class FakeRuntime:
 class Cluster:
     """Nodes, a clock, a network and disks. Drive it with `run_for(us)`."""
 
-    def __init__(self, seed: int = 1, latency_us: int = 1_000, fsync_us: int = 2_000) -> None:
+    def __init__(self, seed: int = 1, latency_us: int = 1_000, fsync_us: int = 2_000,
+                 jitter_us: int = 0) -> None:
         self.seed = seed
         self.latency_us = latency_us
+        self.jitter_us = jitter_us
+        self._net_rng = random.Random(seed)
+        self._link_last_us: dict[tuple[str, str], int] = {}
         self.fsync_us = fsync_us
         self.now_us = 0
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
@@ -261,7 +265,12 @@ class Cluster:
                 node.on_message(src, msg)
 
         if dst in self.incarnation:
-            self.call_later(self.latency_us, deliver)
+            delay = self.latency_us
+            if self.jitter_us:
+                delay += self._net_rng.randrange(self.jitter_us)
+            at = max(self.now_us + delay, self._link_last_us.get((src, dst), 0))
+            self._link_last_us[(src, dst)] = at  # links stay FIFO
+            self.call_later(at - self.now_us, deliver)
 
     def cut(self, a: str, b: str) -> None:
         self.blocked.add((a, b))
