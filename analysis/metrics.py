@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import pandas as pd
 
 from analysis.history import HistoryFrames, history_frames
 
+NODE_ID = re.compile(r"[a-z]+(\d+)")
 KINDS = ("node", "partition", "group", "cluster")
 COLUMNS = ["time_s", "kind", "entity", "metric", "value"]
 US_PER_S = 1_000_000
@@ -39,7 +41,7 @@ class MetricsRecorder:
     """Collects gauge samples during a run and history-derived series after it.
 
     Gauge names are free; the analysis reads these when present: partition `leader`
-    (broker id, None or -1 = no leader), `isr_size`, `high_watermark`, `log_end_offset`,
+    (broker id or node id "b2"; None or -1 = no leader), `isr_size`, `high_watermark`, `log_end_offset`,
     `under_replicated`; node `bytes_on_disk`, `up`; group `lag` as a mapping partition ->
     lag (stored as metrics `lag[orders/3]`); cluster `leader_elections` (running total).
     """
@@ -108,12 +110,17 @@ def flatten(values: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
 
 
 def number(value: Any, name: str) -> float:
-    """A gauge value as a float rounded to 6 decimals; None -> NaN."""
+    """A gauge value as a float rounded to 6 decimals; None -> NaN; a node id such as "b3"
+    -> its number 3 (broker b3 is broker id 3)."""
     if value is None:
         return math.nan
     if isinstance(value, bool | int | float | np.integer | np.floating):
         return round(float(value), 6)
-    raise TypeError(f"metric {name!r}: {value!r} is not a number (use broker ids, not names)")
+    if isinstance(value, str):
+        match = NODE_ID.fullmatch(value)
+        if match:
+            return float(match.group(1))
+    raise TypeError(f"metric {name!r}: {value!r} is neither a number nor a node id like b3")
 
 
 def format_number(value: float) -> str:

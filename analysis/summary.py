@@ -45,20 +45,30 @@ def build_summary(
     wall_seconds: float,
     expect: Mapping[str, str] | None = None,
     faults: Iterable[Mapping[str, Any]] = (),
+    leader_changes: Iterable[Any] | None = None,
     leader_elections: int | None = None,
     unavailable_ms: float | None = None,
 ) -> dict[str, Any]:
     """The summary dict. `checks`: name -> {"result": "pass"|"fail", "witnesses": [...]}
-    (or an object with `result`/`passed` and `witnesses`). `expect`: check -> "pass"|"fail"
-    (default: every check passes). `history`: op dicts, a path or HistoryFrames.
-    `leader_elections` and `unavailable_ms` default to what the recorder's gauges show."""
+    (or a CheckResult-like object with `result` or `passed`, `witnesses`, and optionally
+    `anomalies` and `stats`, which are kept). `expect`: check -> "pass"|"fail" (default:
+    every check passes). `history`: op dicts, Op objects, a path or HistoryFrames.
+
+    `leader_changes` (the checks' FinalState.leader_changes: time_us, partition, leader,
+    initial leaders included) gives exact leaderless time and elections; without them
+    both come from the recorder's gauges. `leader_elections` / `unavailable_ms` override."""
     frames = history if isinstance(history, HistoryFrames) else history_frames(history)
     sends = frames.sends
     acked = sends[sends["type"] == "ok"]
     recorder = recorder or MetricsRecorder()
     check_results = {name: normalise_check(checks[name]) for name in sorted(checks)}
-    elections = leader_elections if leader_elections is not None else gauge_max(
-        recorder, "cluster", "leader_elections")
+    changes = None if leader_changes is None else leader_timelines(leader_changes)
+    if leader_elections is None:
+        leader_elections = (gauge_max(recorder, "cluster", "leader_elections")
+                            if changes is None else elections_from_changes(changes))
+    if unavailable_ms is None:
+        unavailable_ms = (leaderless_ms(recorder) if changes is None else
+                          leaderless_ms_from_changes(changes, round(sim_seconds * US_PER_S)))
     return {
         "scenario": scenario,
         "seed": int(seed),
@@ -73,9 +83,8 @@ def build_summary(
         "throughput_msgs_per_s": round(len(acked) / sim_seconds, 6) if sim_seconds else 0.0,
         "latency_ms": latency_percentiles_ms(acked["latency_us"]),
         "max_consumer_lag": max_consumer_lag(recorder),
-        "leader_elections": int(elections or 0),
-        "unavailable_ms": float(unavailable_ms if unavailable_ms is not None
-                                else leaderless_ms(recorder)),
+        "leader_elections": int(leader_elections or 0),
+        "unavailable_ms": float(unavailable_ms),
         "longest_ack_gap_ms": longest_ack_gap_ms(sends),
         "wall_seconds": round(float(wall_seconds), 3),
         "sim_seconds": float(sim_seconds),
@@ -96,7 +105,12 @@ def normalise_check(result: Any) -> dict[str, Any]:
         verdict = "pass" if verdict else "fail"
     if verdict not in ("pass", "fail"):
         raise ValueError(f"check result {result!r}: expected result 'pass' or 'fail'")
-    return {"result": verdict, "witnesses": list(witnesses or [])}
+    out = {"result": verdict, "witnesses": list(witnesses or [])}
+    for extra in ("anomalies", "stats"):
+        found = result.get(extra) if isinstance(result, Mapping) else getattr(result, extra, None)
+        if found is not None:
+            out[extra] = found
+    return out
 
 
 def expected_ok(checks: Mapping[str, Mapping[str, Any]], expect: Mapping[str, str] | None) -> bool:
@@ -132,9 +146,55 @@ def leaderless_ms(recorder: MetricsRecorder) -> float:
     intervals = []
     for samples in by_partition.values():
         for (start_us, leader), (end_us, _) in pairwise(samples):
-            if math.isnan(leader) or leader < 0:
+            if no_leader(leader):
                 intervals.append((start_us, end_us))
     return round(union_length_us(intervals) / 1000.0, 3)
+
+
+def leader_timelines(changes: Iterable[Any]) -> dict[str, list[tuple[int, Any]]]:
+    """partition -> [(time_us, leader)] in time order, from LeaderChange objects or dicts."""
+    timelines: dict[str, list[tuple[int, Any]]] = {}
+    for change in changes:
+        get = change.get if isinstance(change, Mapping) else lambda name, c=change: getattr(c, name)
+        timelines.setdefault(str(get("partition")), []).append((int(get("time_us")),
+                                                                get("leader")))
+    return {name: sorted(timelines[name], key=lambda entry: entry[0])
+            for name in sorted(timelines)}
+
+
+def leaderless_ms_from_changes(timelines: Mapping[str, list[tuple[int, Any]]],
+                               end_us: int) -> float:
+    """Simulated ms during which some partition had no leader (None or a negative id),
+    exactly, from leader timelines; a partition's last state lasts until end_us."""
+    intervals = []
+    for timeline in timelines.values():
+        for number, (start_us, leader) in enumerate(timeline):
+            stop_us = timeline[number + 1][0] if number + 1 < len(timeline) else end_us
+            if no_leader(leader) and stop_us > start_us:
+                intervals.append((start_us, stop_us))
+    return round(union_length_us(intervals) / 1000.0, 3)
+
+
+def no_leader(leader: Any) -> bool:
+    """None, NaN (a gauge that was None) and negative broker ids (Kafka's -1) mean none."""
+    if leader is None:
+        return True
+    if isinstance(leader, int | float):
+        return math.isnan(leader) or leader < 0
+    return False
+
+
+def elections_from_changes(timelines: Mapping[str, list[tuple[int, Any]]]) -> int:
+    """Leaders elected after each partition's first: changes to a leader that differ
+    from the partition's previous state."""
+    count = 0
+    for timeline in timelines.values():
+        previous = timeline[0][1] if timeline else None
+        for _, leader in timeline[1:]:
+            if leader is not None and leader != previous:
+                count += 1
+            previous = leader
+    return count
 
 
 def union_length_us(intervals: list[tuple[int, int]]) -> int:

@@ -144,3 +144,12 @@ def test_bad_partition_name_in_a_commit_is_rejected():
                op(1, 1, "c1", "ok", "commit", {"group": "g", "offsets": {"orders": 1}})]
     with pytest.raises(HistoryError, match="TOPIC/NUMBER"):
         history_frames(history)
+
+
+def test_op_objects_are_read_like_dicts():
+    """The checks package's history model (frozen Op objects) needs no conversion."""
+    ops_module = pytest.importorskip("simlog.checks.history")
+    objects = [ops_module.Op(o["index"], o["time_us"], o["process"], o["type"], o["f"],
+                             o["value"]) for o in CONTRACT_EXAMPLE]
+    pd.testing.assert_frame_equal(history_frames(objects).sends,
+                                  history_frames(CONTRACT_EXAMPLE).sends)

@@ -108,13 +108,22 @@ def test_gauges_expand_mappings_and_keep_the_last_sample_of_an_instant():
     ({"kind": "broker"}, ValueError),
     ({"time_us": -1}, ValueError),
     ({"time_us": 1.5}, ValueError),
-    ({"leader": "b1"}, TypeError),
+    ({"leader": "leader"}, TypeError),
+    ({"leader": [1]}, TypeError),
 ])
 def test_bad_samples_are_rejected(kwargs, error):
     args = {"time_us": 0, "kind": "partition", "entity": "orders/0", "leader": 1, **kwargs}
     with pytest.raises(error):
         MetricsRecorder().sample(args.pop("time_us"), args.pop("kind"), args.pop("entity"),
                                  **args)
+
+
+def test_a_node_id_gauge_is_recorded_as_its_number():
+    recorder = MetricsRecorder()
+    recorder.sample(0, "partition", "orders/0", leader="b3")
+    recorder.sample(0, "partition", "orders/1", leader=None)
+    values = dict(zip(recorder.frame()["entity"], recorder.frame()["value"]))
+    assert values["orders/0"] == 3 and math.isnan(values["orders/1"])
 
 
 def test_csv_is_sorted_and_independent_of_sampling_order(run, tmp_path):

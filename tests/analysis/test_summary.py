@@ -78,6 +78,25 @@ def test_gauge_figures_lag_elections_and_leaderless_time():
     assert summary["expected_ok"] is True  # no checks: nothing unexpected
 
 
+def test_leader_changes_give_exact_leaderless_time_and_elections():
+    changes = [  # as the checks' FinalState.leader_changes, initial leaders included
+        {"time_us": 0, "partition": "a/0", "leader": "b1"},
+        {"time_us": 0, "partition": "a/1", "leader": "b2"},
+        {"time_us": 2_100_000, "partition": "a/0", "leader": None},
+        {"time_us": 2_350_000, "partition": "a/0", "leader": "b2"},
+        {"time_us": 2_300_000, "partition": "a/1", "leader": None},
+        {"time_us": 2_500_000, "partition": "a/1", "leader": "b3"},
+        {"time_us": 9_000_000, "partition": "a/1", "leader": None},  # until the end (10 s)
+    ]
+    recorder = MetricsRecorder()
+    recorder.sample(0, "cluster", "cluster", leader_elections=99)  # changes take precedence
+    summary = build_summary(scenario="s", seed=0, trace_hash="h", checks={}, history=[],
+                            recorder=recorder, lost=0, sim_seconds=10.0, wall_seconds=1.0,
+                            leader_changes=changes)
+    assert summary["unavailable_ms"] == 400.0 + 1000.0  # 2.1-2.5 s, then 9-10 s
+    assert summary["leader_elections"] == 2
+
+
 def test_no_consumers_means_no_lag_figure():
     summary = build_summary(scenario="s", seed=0, trace_hash="h", checks={}, history=[],
                             recorder=None, lost=0, sim_seconds=1.0, wall_seconds=1.0)
@@ -98,6 +117,21 @@ def test_expected_ok_compares_results_with_expect(run, expect, ok):
     summary = summarise(run, checks=checks, expect=expect)
     assert summary["expected_ok"] is ok
     assert summary["checks"]["order"] == {"result": "fail", "witnesses": ["w"]}
+
+
+def test_check_objects_keep_their_anomaly_count_and_stats(run):
+    @dataclass
+    class Result:
+        result: str
+        witnesses: tuple
+        anomalies: int
+        stats: dict
+
+    checks = {"lost_writes": Result("fail", ({"kind": "lost", "id": "p1-3"},), 7, {"acked": 9})}
+    summary = json.loads(summary_json(summarise(run, checks=checks)))
+    assert summary["checks"]["lost_writes"] == {
+        "result": "fail", "witnesses": [{"kind": "lost", "id": "p1-3"}], "anomalies": 7,
+        "stats": {"acked": 9}}
 
 
 def test_summary_json_is_sorted_and_stable(run):
