@@ -116,6 +116,17 @@ class SimCluster:
                 out.append(r.value.decode())
         return out
 
+    def sequences(self, b: str) -> list[tuple[int, int, int]]:
+        """(producer id, producer epoch, sequence) of every record in b's log."""
+        p = self.broker(b).rm.partition(("t", 0))
+        if p is None:
+            return []
+        out = []
+        for batch in p.log.plog.batches(p.log.log_start_offset):  # type: ignore[attr-defined]
+            for i in range(batch.records_count):
+                out.append((batch.producer_id, batch.producer_epoch, batch.base_sequence + i))
+        return out
+
     def high_watermark(self, b: str) -> int:
         p = self.broker(b).rm.partition(("t", 0))
         return -1 if p is None else p.high_watermark
