@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from realnet.disk import SYNCED_FILE
 from simlog.examples.replicated_log import LOG_PATH, Client, RLConfig, decode_log, make_factory
 from simlog.runtime import US_PER_S, Runtime
 
@@ -109,9 +110,17 @@ class Cluster:
             return None
         return self.client_state(lambda c: c.reads[req])
 
+    def durable_bytes(self, node: str) -> bytes:
+        """What a power loss now would leave of the node's log file."""
+        raise NotImplementedError
+
     def log(self, node: str) -> list[bytes]:
         """The whole entries in the node's log file."""
         return decode_log(self.log_bytes(node))[0]
+
+    def durable_log(self, node: str) -> list[bytes]:
+        """The whole entries a power loss now would leave in the node's log."""
+        return decode_log(self.durable_bytes(node))[0]
 
 
 # ---------------------------------------------------------------------------
@@ -188,6 +197,9 @@ class SimCluster(Cluster):
         disk = self.world.disk(node)
         size = disk.size(LOG_PATH) if disk.exists(LOG_PATH) else 0
         return disk.read(LOG_PATH, 0, size) if size else b""
+
+    def durable_bytes(self, node: str) -> bytes:
+        return self.world.disk(node).durable_bytes(LOG_PATH) or b""
 
     def in_client(self, fn: Callable[[Client], Any]) -> None:
         self.world.call_in(CLIENT, fn)
@@ -316,6 +328,14 @@ class RealCluster(Cluster):
     def log_bytes(self, node: str) -> bytes:
         path = self.root / node / "disk" / LOG_PATH
         return path.read_bytes() if path.exists() else b""
+
+    def durable_bytes(self, node: str) -> bytes:
+        disk = self.root / node / "disk"
+        try:
+            synced = json.loads((disk / SYNCED_FILE).read_text()).get(LOG_PATH, 0)
+        except (OSError, ValueError):
+            synced = 0
+        return self.log_bytes(node)[:synced]
 
     def in_client(self, fn: Callable[[Client], Any]) -> None:
         assert self.loop is not None and self.client_host is not None
