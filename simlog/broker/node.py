@@ -6,17 +6,16 @@ combined mode, a voter), and turns metadata into replica roles through its
 ReplicaManager. It answers clients: Produce, Fetch, ListOffsets, OffsetsForLeaderEpoch,
 Metadata (from its metadata image) and InitProducerId.
 
-Lifecycle, as Kafka's BrokerLifecycleManager:
-- start: recover nothing eagerly (logs open when metadata names a replica here), start
-  following metadata, register (retrying every controller.socket.timeout.ms, asking the
-  known controller or else each voter in turn), then heartbeat every
-  broker.heartbeat.interval.ms.
-- replicas start only after the initial catch-up: the first heartbeat answer saying the
-  broker caught up with the metadata log (or unfenced it). Until then committed metadata
-  is only recorded, so a restarted broker never acts on a stale prefix of the log.
-- a heartbeat answered STALE_BROKER_EPOCH or BROKER_ID_NOT_REGISTERED re-registers.
-- `shutdown()` (graceful stop) asks the controller for a controlled shutdown, waits for
-  should_shut_down (leadership has moved), checkpoints high watermarks and halts.
+Lifecycle (the controller package's BrokerLifecycleManager does the talking):
+- start: logs open lazily, when metadata names a replica here; the broker follows the
+  metadata log, registers, and heartbeats every broker.heartbeat.interval.ms.
+- replicas start only after the initial catch-up: when the controller first unfences
+  the broker (it does so once the broker's applied metadata reached its registration),
+  the whole image is published to the replica manager, and every later delta after it.
+  A restarted broker therefore never acts on a stale prefix of the metadata log.
+- `shutdown()` (graceful stop) asks for a controlled shutdown; when the controller says
+  should_shut_down (leadership moved away) the broker checkpoints high watermarks and
+  halts (after CONTROLLED_SHUTDOWN_MAX_WAIT_US at the latest).
 
 Producer ids (InitProducerId) come from a broker-local block scheme instead of Kafka's
 AllocateProducerIds: id = broker_epoch * 2^16 + n, n counting from 0 within one
@@ -101,6 +100,7 @@ class BrokerNode(NodeBase):
             on_state_change=self._on_lifecycle, on_shutdown_complete=self._halt)
         self.rm = ReplicaManager(rt, config, self)
         self.caught_up = False
+        self._halted = False
         self._producer_ids_used = 0
         self._producer_id_epoch = -1
         self._logs: dict[tuple[str, int], StorageReplicaLog] = {}
@@ -119,6 +119,9 @@ class BrokerNode(NodeBase):
         self.lifecycle.begin_controlled_shutdown()
 
     def _halt(self) -> None:
+        if self._halted:
+            return
+        self._halted = True
         self.rm.stop()
         self.rt.halt("shutdown")
 
