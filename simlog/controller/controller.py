@@ -76,6 +76,14 @@ def _truthy(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("true", "1", "yes")
 
 
+def _preview(image: MetadataImage, records: list[MetadataRecord]) -> MetadataImage:
+    """A copy of image with records applied (to decide follow-up records)."""
+    after = image.copy()
+    after.apply([LogEntry(offset=after.offset + 1 + i, epoch=0, record=r)
+                 for i, r in enumerate(records)])
+    return after
+
+
 class QuorumController:
     """The controller logic of one voter; acts only while it is the active controller."""
 
@@ -375,13 +383,20 @@ class QuorumController:
         caught_up = req.current_metadata_offset >= reg.broker_epoch
         records: list[MetadataRecord] = []
         if req.want_shut_down:
-            if not reg.fenced and not reg.in_controlled_shutdown:
-                change = BrokerRegistrationChangeRecord(
-                    broker_id=req.broker_id, broker_epoch=reg.broker_epoch,
-                    in_controlled_shutdown=1)
-                after = image.copy()
-                after.apply([LogEntry(offset=after.offset + 1, epoch=0, record=change)])
-                records = [change, *self._move_away(after, req.broker_id)]
+            if not reg.fenced:
+                after = image
+                if not reg.in_controlled_shutdown:
+                    change = BrokerRegistrationChangeRecord(
+                        broker_id=req.broker_id, broker_epoch=reg.broker_epoch,
+                        in_controlled_shutdown=1)
+                    after = _preview(image, [change])
+                    records = [change, *self._move_away(after, req.broker_id)]
+                    after = _preview(after, records[1:])
+                if not after.partitions_led_by(req.broker_id):
+                    # it leads nothing: it may stop now, fenced, so that its next
+                    # incarnation can register at once (Kafka fences on SHUTDOWN_NOW)
+                    records.append(BrokerRegistrationChangeRecord(
+                        broker_id=req.broker_id, broker_epoch=reg.broker_epoch, fenced=1))
         elif req.want_fence:
             if not reg.fenced:
                 self._fence(req.broker_id, "requested")

@@ -231,7 +231,27 @@ def test_controlled_shutdown_moves_leadership_before_the_broker_stops():
     moved = [e for e in c.events_of("partition_change") if e["time_us"] <= halted_at[0]
              and e["leader"] != 1 and e["partition"] in led_by_1]
     assert {e["partition"] for e in moved} == set(led_by_1)
-    assert img.broker(1).in_controlled_shutdown
+    assert img.broker(1).in_controlled_shutdown and img.broker(1).fenced
+    # a cleanly stopped broker registers again at once (it was fenced on shutdown)
+    restarted_at = c.now_us
+    c.restart("b1")
+    assert c.run_until_true(lambda: not image(c, "b2").broker(1).fenced, 5 * S)
+    assert c.now_us - restarted_at < 2 * S
+
+
+def test_crashed_broker_restarting_at_once_waits_for_its_old_session():
+    c, config = started()
+    old_epoch = image(c, "b2").broker(1).broker_epoch
+    c.crash("b1")
+    crashed_at = c.now_us
+    c.restart("b1")
+    assert c.run_until_true(lambda: image(c, "b2").broker(1).broker_epoch > old_epoch
+                            and not image(c, "b2").broker(1).fenced
+                            and c.node("b1").lifecycle.state == "running", 20 * S)
+    # the old incarnation's session had to expire first (DUPLICATE_BROKER_REGISTRATION)
+    fenced = c.events_of("broker_fenced")
+    assert [e["broker_epoch"] for e in fenced] == [old_epoch]
+    assert fenced[0]["time_us"] - crashed_at >= config.broker_session_timeout_us - 2 * S
 
 
 def test_controller_failover_keeps_metadata_and_serves_requests():
