@@ -268,8 +268,10 @@ def render(summary: Mapping[str, Any], console: Console) -> None:
     table.add_column("value")
     for name, check in summary["checks"].items():
         colour = "green" if check["result"] == "pass" else "red"
+        count = f" ({check['anomalies']} found)" if check.get("anomalies") else ""
         witness = f"  first witness: {check['witnesses'][0]}" if check["witnesses"] else ""
-        table.add_row(f"check {escape(name)}", f"[{colour}]{check['result']}[/]{escape(witness)}")
+        table.add_row(f"check {escape(name)}",
+                      f"[{colour}]{check['result']}[/]{escape(count + witness)}")
     latency = summary["latency_ms"]
     table.add_row("produced / acked / lost",
                   f"{summary['produced']} / {summary['acked']} / {summary['lost']}")

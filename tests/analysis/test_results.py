@@ -104,3 +104,14 @@ def test_many_partitions_plot_as_a_spread(tmp_path):
     paths = write_plots(tmp_path, pd.DataFrame(rows),
                         faults=[{"start_us": 2_000_000, "end_us": None, "label": "crash b2"}])
     assert (tmp_path / "isr_size.png") in paths
+
+
+def test_history_jsonl_from_op_objects_matches_from_dicts(tmp_path, run):
+    from analysis.history import load_history
+    from analysis.results import write_history_jsonl
+    ops_module = pytest.importorskip("simlog.checks.history")
+    objects = [ops_module.Op(**op) for op in run.history[:200]]
+    write_history_jsonl(tmp_path / "a.jsonl", load_history(objects))
+    write_history_jsonl(tmp_path / "b.jsonl", load_history(run.history[:200]))
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert load_history(tmp_path / "a.jsonl") == run.history[:200]
