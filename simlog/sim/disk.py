@@ -47,6 +47,7 @@ from simlog.runtime import DiskError, FileSlice, FsyncCallback
 from simlog.sim.params import DiskParams
 
 US_PER_S = 1_000_000
+PPM = 1_000_000
 
 
 class DiskHost(Protocol):
@@ -139,13 +140,15 @@ class _File:
 
 def _apply(write: _Write) -> None:
     """Put a pending write into its file's durable image and mark it done."""
+    write.done = True
+    if not write.data:
+        return  # clipped away by a truncate
     f = write.file
     d = f.durable
     if write.offset > len(d):
         d.extend(bytes(write.offset - len(d)))
     d[write.offset:write.offset + len(write.data)] = write.data
     f.dirty_bytes -= len(write.data)
-    write.done = True
 
 
 class SimDisk:
@@ -165,6 +168,7 @@ class SimDisk:
         self._inflight: deque[tuple[int, _File, int, int]] = deque()  # (due, file, seq, epoch)
         self._busy_until_us = 0
         self._slow_factor = 1.0
+        self._slow_ppm = PPM  # the factor as an integer, for integer-only cost maths
         self._full = False
         self._used_bytes = 0
         self._lru: OrderedDict[tuple[int, int], None] = OrderedDict()
@@ -183,7 +187,7 @@ class SimDisk:
             self.host.charge(cost)
 
     def _charge_read_miss(self, nbytes: int) -> None:
-        self._read_acc += round(nbytes * US_PER_S * self._slow_factor)
+        self._read_acc += nbytes * US_PER_S * self._slow_ppm // PPM
         cost, self._read_acc = divmod(self._read_acc, self.params.read_bytes_per_s)
         if cost:
             self.host.charge(cost)
@@ -269,8 +273,10 @@ class SimDisk:
         f = self._file_for_write(path)
         if data:
             data = bytes(data)
-            if offset > size:
-                f.cache.extend(bytes(offset - size))
+            if offset > size:  # the gap is written zeros, pending like any write
+                gap = bytes(offset - size)
+                f.cache.extend(gap)
+                self._record(f, size, gap)
             f.cache[offset:offset + len(data)] = data
             self._used_bytes += growth
             self._record(f, offset, data)
@@ -369,7 +375,7 @@ class SimDisk:
         self._settle(now)
         dirty = f.dirty_bytes
         cost = self.params.fsync_latency_us + dirty * US_PER_S // self.params.write_bytes_per_s
-        cost = round(cost * self._slow_factor)
+        cost = cost * self._slow_ppm // PPM
         start = max(now, self._busy_until_us)
         due = start + cost
         self._busy_until_us = due
@@ -454,6 +460,7 @@ class SimDisk:
         if factor <= 0:
             raise ValueError("slow-disk factor must be > 0")
         self._slow_factor = float(factor)
+        self._slow_ppm = round(factor * PPM)
         self.host.trace("disk.slow", self._slow_factor)
 
     def set_full(self, full: bool) -> None:

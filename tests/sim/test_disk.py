@@ -270,3 +270,73 @@ def test_trace_records_disk_ops() -> None:
     host.run_all()
     kinds = [t[1] for t in host.traced]
     assert kinds == ["disk.append", "disk.fsync", "disk.fsync_done"]
+
+
+# ---------------------------------------------------------------- model-based
+
+
+PATHS = ["a", "b", "c"]
+OPS = st.one_of(
+    st.tuples(st.just("append"), st.sampled_from(PATHS), st.binary(max_size=12)),
+    st.tuples(st.just("pwrite"), st.sampled_from(PATHS), st.integers(0, 30),
+              st.binary(min_size=1, max_size=8)),
+    st.tuples(st.just("truncate"), st.sampled_from(PATHS), st.integers(0, 30)),
+    st.tuples(st.just("rename"), st.sampled_from(PATHS), st.sampled_from(PATHS)),
+    st.tuples(st.just("delete"), st.sampled_from(PATHS)),
+    st.tuples(st.just("sync"), st.sampled_from(PATHS)),
+    st.tuples(st.just("power_loss")),
+)
+
+
+@given(st.lists(OPS, max_size=40))
+def test_disk_matches_a_whole_file_reference_model(ops) -> None:
+    """Page cache and durable image agree with a naive model that copies whole files:
+    sync copies cache to durable; power loss copies durable back; metadata is durable."""
+    disk, host = make(dirty_expire_us=None, torn_writes=False)
+    cache: dict[str, bytes] = {}
+    durable: dict[str, bytes] = {}
+    for op in ops:
+        kind, path = op[0], (op[1] if len(op) > 1 else None)
+        if kind == "append":
+            assert disk.append(path, op[2]) == len(cache.get(path, b""))
+            cache[path] = cache.get(path, b"") + op[2]
+            durable.setdefault(path, b"")
+        elif kind == "pwrite":
+            off, data = op[2], op[3]
+            assert disk.pwrite(path, off, data) is None
+            old = cache.get(path, b"")
+            old = old + bytes(max(0, off - len(old)))
+            cache[path] = old[:off] + data + old[off + len(data):]
+            durable.setdefault(path, b"")
+        elif kind == "truncate":
+            err = disk.truncate(path, op[2])
+            if path not in cache:
+                assert err.kind == DiskError.NOT_FOUND
+            else:
+                cache[path] = cache[path][:op[2]]
+                durable[path] = durable[path][:op[2]]
+        elif kind == "rename":
+            err = disk.rename(path, op[2])
+            if path not in cache:
+                assert err.kind == DiskError.NOT_FOUND
+            elif path != op[2]:
+                cache[op[2]] = cache.pop(path)
+                durable[op[2]] = durable.pop(path)
+        elif kind == "delete":
+            err = disk.delete(path)
+            if path not in cache:
+                assert err.kind == DiskError.NOT_FOUND
+            else:
+                del cache[path], durable[path]
+        elif kind == "sync":
+            disk.fsync(path, lambda e: None)
+            host.run_all()
+            if path in cache:
+                durable[path] = cache[path]
+        elif kind == "power_loss":
+            disk.power_loss()
+            cache = dict(durable)
+        assert disk.list() == sorted(cache)
+        for p in cache:
+            assert disk.read(p, 0, 1000) == cache[p]
+            assert disk.durable_bytes(p) == durable[p]
