@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 Path = tuple[str | int, ...]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NEWLINES = re.compile(r"\s*\n\s*")
 
 
 class UnitError(ValueError):
@@ -31,7 +32,7 @@ class ScenarioError(Exception):
         self.file = file
         self.line = line
         self.path = tuple(path)
-        self.message = message
+        self.message = _NEWLINES.sub(" ", message.strip())
         super().__init__(self.one_line())
 
     def one_line(self) -> str:

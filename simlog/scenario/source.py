@@ -9,12 +9,14 @@ one-line `ScenarioError`s with the line where the parser stopped.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarbool import ScalarBoolean
 
 from simlog.scenario.errors import Path, ScenarioError
@@ -51,13 +53,19 @@ class Source:
     def parse(cls, text: str, file: str) -> Source:
         yaml = YAML(typ="rt")
         try:
-            tree = yaml.load(text)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. a reused anchor: legal YAML
+                tree = yaml.load(text)
         except MarkedYAMLError as err:
             problem = err.problem or err.context or "not valid YAML"
             if "found duplicate key" in str(err):
                 problem = f"duplicate key {str(err).split('duplicate key')[1].split()[0]}"
             raise ScenarioError(file, _mark_line(err), (),
                                 f"YAML syntax error: {problem}") from None
+        except ReaderError as err:
+            line = text[:max(err.position, 0)].count("\n") + 1
+            raise ScenarioError(file, line, (), f"YAML error: character U+{int(err.character):04X} is "
+                                                "not allowed in YAML") from None
         except YAMLError as err:
             raise ScenarioError(file, None, (), f"YAML error: {err}") from None
         if tree is None:

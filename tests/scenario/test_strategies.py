@@ -21,6 +21,7 @@ from simlog.testing.strategies import (
 )
 
 
+@settings(max_examples=max(15, settings.default.max_examples // 2))
 @given(scenarios())
 def test_every_generated_scenario_validates(raw):
     text = to_yaml(raw)
