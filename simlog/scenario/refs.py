@@ -36,7 +36,19 @@ from simlog.scenario.schema import (
     ScenarioSpec,
     Spec,
 )
-from simlog.scenario.selectors import SETS, Selector, TopicPartition, named_nodes, named_partitions
+from simlog.scenario.selectors import (
+    SETS,
+    ActiveController,
+    Leader,
+    Node,
+    NodeSet,
+    Pick,
+    Selector,
+    Several,
+    TopicPartition,
+    named_nodes,
+    named_partitions,
+)
 from simlog.scenario.source import Source
 from simlog.scenario.units import format_time_us
 
@@ -125,6 +137,9 @@ def _build(spec: ScenarioSpec, source: Source) -> Scenario:
 
     producers = _producers(spec, world)
     consumers = _consumers(spec, world)
+    for i, link in enumerate(spec.network.links):
+        for path, sel in _selectors(link, ("network", "links", i)):
+            _check_selector(sel, world, path)
     faults = _faults(spec, source, world)
     checks, expect = _checks(spec, source)
     return Scenario(
@@ -208,6 +223,10 @@ def _consumers(spec: ScenarioSpec, world: _World) -> list[ConsumerGroup]:
     return out
 
 
+def _is_selector(value: Any) -> bool:
+    return isinstance(value, Node | NodeSet | Leader | ActiveController | Pick | Several)
+
+
 def _selectors(op: BaseModel, base: Path) -> Iterator[tuple[Path, Selector]]:
     """Every selector inside an op model, with the path where the file spells it."""
     for name, field in type(op).model_fields.items():
@@ -215,9 +234,9 @@ def _selectors(op: BaseModel, base: Path) -> Iterator[tuple[Path, Selector]]:
         key = field.alias or name
         if isinstance(value, list):
             for j, item in enumerate(value):
-                if not isinstance(item, BaseModel | int | str):
+                if _is_selector(item):
                     yield (*base, key, j), item
-        elif value is not None and not isinstance(value, BaseModel | int | float | str | bool):
+        elif _is_selector(value):
             yield (*base, key), value
 
 

@@ -209,3 +209,15 @@ def test_add_broker_makes_later_references_valid_and_earlier_ones_not():
 
 def load_text(text: str):
     return loads(text, "split_brain.yaml")
+
+
+def test_network_link_selectors_are_checked():
+    text = ("name: x\nduration: 1m\nnetwork:\n  links:\n    - {from: b1, to: b4, "
+            "latency: 5ms}\n")
+    assert error_of(text) == ("split_brain.yaml:5: network.links[0].to: unknown node 'b4' "
+                              "(cluster has b1..b3, c1..c3)")
+
+
+def test_selector_typo_of_a_set_name_gets_a_did_you_mean():
+    text = "name: x\nduration: 1m\nfaults:\n  - {at: 1s, isolate: broker}\n"
+    assert error_of(text).endswith("(cluster has b1..b3, c1..c3) (did you mean 'brokers'?)")
