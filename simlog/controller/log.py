@@ -172,8 +172,10 @@ class RaftLog:
                 return
             if pending[0] == 0:
                 self._inflight -= 1
-                if generation == self._generation and target > self.flushed_end:
-                    self.flushed_end = min(target, self.end_offset)
+                if generation == self._generation:
+                    # always report: a snapshot may have moved flushed_end past target
+                    # meanwhile, and the caller may be waiting for this very flush
+                    self.flushed_end = max(self.flushed_end, min(target, self.end_offset))
                     self.on_flushed()
 
         for path in paths:

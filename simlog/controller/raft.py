@@ -294,6 +294,7 @@ class KafkaRaftClient:
         self.role = PROSPECTIVE
         self._votes = {self.node_id}
         self.rt.emit("raft_prospective", epoch=self.epoch)
+        self._send_fetch()  # keep fetching from a known leader: an answer ends the round
         self._arm(self._election_delay_us(), self._on_election_timeout)
         if len(self._votes) >= self.majority:
             self.become_candidate()
