@@ -339,3 +339,27 @@ def test_offsets_for_leader_epoch_answers_end_of_epoch(storage: str) -> None:
     assert ask(0) == (Errors.NONE, 0, 2)
     assert ask(1) == (Errors.NONE, 1, 3)
     assert c.payloads(1) == c.payloads(3) == ["m0", "m1", "m2"]
+
+
+def test_follower_with_an_epoch_the_leader_never_had_truncates_to_the_common_epoch(
+        storage: str) -> None:
+    c = started(storage=storage, settings={"min.insync.replicas": 1})
+    c.produce("m0")
+    c.run_for(100 * MS)
+    c.isolate("b2", keep=("ctl",))
+    c.isolate("b3", keep=("ctl",))
+    c.elect(1)  # b1 leads again in epoch 1, cut off from its followers
+    c.run_for(10 * MS)
+    c.produce("m1", acks=1)  # written only on b1, in epoch 1
+    c.run_for(10 * MS)
+    c.crash(1)
+    c.heal()
+    c.elect(2)  # epoch 2: b2 never saw epoch 1
+    c.run_for(10 * MS)
+    c.produce("m2", acks=1)
+    c.run_for(100 * MS)
+    c.restart(1)
+    c.run_for(1 * S)
+    assert c.payloads(1) == c.payloads(2) == c.payloads(3) == ["m0", "m2"]
+    (trunc,) = [f for _t, n, f in c.event_kinds("truncate") if n == "b1"]
+    assert (trunc["from_offset"], trunc["to_offset"]) == (2, 1)

@@ -190,3 +190,29 @@ def test_kip101_power_loss_replicas_diverge_with_high_watermark_truncation() -> 
 def test_kip101_power_loss_replicas_converge_with_leader_epoch_truncation() -> None:
     c = power_loss_divergence("leader-epoch")
     assert converged(c) == ["w2"]
+
+
+def test_combined_mode_brokers_are_the_quorum_and_survive_a_leader_crash() -> None:
+    from simlog.broker.node import broker_factory
+    from simlog.protocol.controller import CreatableTopic, CreateTopicsRequest
+    from simlog.sim import World
+
+    from .simcluster import Admin
+
+    voters = ("b1", "b2", "b3")
+    w = World(seed=5, record_events=True)
+    for i in (1, 2, 3):
+        w.add_node(f"b{i}", broker_factory(i, {"min.insync.replicas": 2}, voters))
+    w.add_node("admin", Admin)
+    w.run_for(3 * S)
+    w.call_in("admin", lambda n: [n.rt.send(v, CreateTopicsRequest(correlation_id=1, topics=(
+        CreatableTopic(name="t", num_partitions=1, replication_factor=3),))) for v in voters])
+    w.run_for(3 * S)
+    leaders = [e["node"] for e in w.events
+               if e["kind"] == "emit" and e["fields"][0] == "become_leader"]
+    assert len(leaders) == 1
+    w.crash(leaders[0])  # a broker and, maybe, the active controller
+    w.run_for(15 * S)
+    leaders = [e["node"] for e in w.events
+               if e["kind"] == "emit" and e["fields"][0] == "become_leader"]
+    assert len(leaders) == 2 and leaders[1] != leaders[0]
