@@ -165,3 +165,46 @@ def test_snapshot_bounds_the_log_and_catches_up_a_lagging_follower():
     assert f.listener.snapshot_end == hw
     assert committed_names(f) == ["after"]
     assert c.events_of("raft_snapshot_loaded")
+
+
+def test_diverging_suffix_of_an_old_leader_is_truncated_by_epoch():
+    c = three()
+    leader = elect(c)
+    c.node(leader).propose("a")
+    c.run_for(S)
+    c.isolate(leader)
+    for name in ["lost1", "lost2"]:
+        assert c.node(leader).propose(name) is not None  # never reaches a majority
+    others = [v for v in VOTERS if v != leader]
+    assert c.run_until_true(lambda: any(c.node(v).raft.is_leader for v in others), 10 * S)
+    new = next(v for v in others if c.node(v).raft.is_leader)
+    c.node(new).propose("b")
+    c.run_for(S)
+    c.heal()
+    c.run_for(5 * S)
+    truncated = [e for e in c.events_of("raft_truncate") if e["node"] == leader]
+    assert truncated
+    for v in VOTERS:
+        assert committed_names(c.node(v)) == ["a", "b"], v
+        log = c.node(v).raft.log
+        assert [e.record for e in log.entries] == [e.record for e in c.node(new).raft.log.entries]
+
+
+def test_torn_log_tail_is_cut_on_recovery():
+    from simlog.controller.log import DIR
+    c = three()
+    leader = elect(c)
+    for name in ["a", "b", "c"]:
+        c.node(leader).propose(name)
+    c.run_for(S)
+    follower = next(v for v in VOTERS if v != leader)
+    end = c.node(follower).raft.log.end_offset
+    c.crash(follower)
+    disk = c.disks[follower]
+    seg = [p for p in disk.list(DIR + "/") if p.endswith(".log")][-1]
+    del disk.files[seg][-3:]  # a torn last frame
+    node = c.restart(follower)
+    assert node.raft.log.end_offset == end - 1
+    c.run_for(3 * S)
+    assert node.raft.log.end_offset == c.node(leader).raft.log.end_offset
+    assert committed_names(node) == ["a", "b", "c"]
