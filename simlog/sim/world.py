@@ -17,6 +17,7 @@ link draws), `disk`, `faults` (nemesis draws, `world.fault_rng`) and `node`
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
@@ -120,14 +121,20 @@ class World:
 
     # ------------------------------------------------------------------ nodes
 
-    def add_node(self, node_id: str, factory: NodeFactory) -> Node:
-        """Create node_id with its disk and start it (start() runs as its first event)."""
+    def add_node(self, node_id: str, factory: NodeFactory, disk: DiskParams | None = None,
+                 cpu: CpuParams | None = None) -> Node:
+        """Create node_id with its disk and start it (start() runs as its first event).
+        disk / cpu override the world's parameters for this node."""
         if node_id in self.hosts:
             raise ValueError(f"node {node_id} exists")
         host = NodeHost(self, node_id, factory, None,  # type: ignore[arg-type]
                         rand.stream_rng(self.seed, rand.NODE, node_id),
                         rand.stream_rng(self.seed, rand.NETWORK, node_id))
-        host.disk = SimDisk(host, self.disk_params, rand.stream_rng(self.seed, rand.DISK, node_id))
+        if cpu is not None:
+            host.per_event_us = cpu.per_event_us
+            host.per_kib_us = cpu.per_kib_us
+        host.disk = SimDisk(host, disk or self.disk_params,
+                            rand.stream_rng(self.seed, rand.DISK, node_id))
         self.hosts[node_id] = host
         self.trace.add(self.now_us, node_id, "add_node", ())
         host.boot()
@@ -331,6 +338,19 @@ class World:
             "nodes": {n: {"events": h.events_handled, "busy_us": h.busy_total_us,
                           "crashes": h.crashes, "alive": h.node is not None}
                       for n, h in sorted(self.hosts.items())},
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """The seed and every parameter of the model, so a run can be replayed from
+        one line of a report."""
+        net = self.network.params
+        return {
+            "seed": self.seed,
+            "network": {**{k: v for k, v in dataclasses.asdict(net).items() if k != "links"},
+                        "links": {f"{s}->{d}": dataclasses.asdict(p)
+                                  for (s, d), p in sorted(net.links.items())}},
+            "disk": dataclasses.asdict(self.disk_params),
+            "cpu": dataclasses.asdict(self.cpu),
         }
 
     def rng_for(self, stream: str, node_id: str = "") -> random.Random:

@@ -309,3 +309,16 @@ def test_simpy_generator_processes_drive_nodes_alongside() -> None:
     w.run_for(100_000)
     assert seen == [10_000, 20_000, 30_000]
     assert [t for *_, t in w.node("b").arrivals] == [11_000, 21_000, 31_000]
+
+
+def test_per_kib_cost_and_per_node_cpu_override() -> None:
+    w = World(3, network=NET)
+    w.add_node("a", ProbeNode)
+    w.add_node("b", ProbeNode, cpu=CpuParams(per_kib_us=1_000))
+    w.run(0)
+    probe_send(w, "a", "b", 2, pad=bytes(10 * 1024))
+    w.run_for(1_000_000)
+    t0, t1 = (t for *_, t in w.node("b").arrivals)
+    assert t1 - t0 >= 10_000  # the first one kept b busy ~10 ms
+    assert w.stats()["nodes"]["b"]["busy_us"] >= 20_000
+    assert w.stats()["nodes"]["a"]["busy_us"] == 0
