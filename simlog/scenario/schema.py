@@ -366,6 +366,8 @@ class FaultSpec(Spec):
             found = "none" if not ops else ", ".join(ops)
             raise ValueError(f"a fault needs `at:` and exactly one op "
                              f"({', '.join(sorted(OPS))}), found {found}")
+        if getattr(self, ops[0]) is None:
+            raise ValueError(f"{ops[0]} needs a value, found null")
         return self
 
     @property

@@ -221,3 +221,8 @@ def test_network_link_selectors_are_checked():
 def test_selector_typo_of_a_set_name_gets_a_did_you_mean():
     text = "name: x\nduration: 1m\nfaults:\n  - {at: 1s, isolate: broker}\n"
     assert error_of(text).endswith("(cluster has b1..b3, c1..c3) (did you mean 'brokers'?)")
+
+
+def test_an_op_without_a_value_is_an_error():
+    text = "name: x\nduration: 1m\nfaults:\n  - {at: 1s, add_broker: null}\n"
+    assert error_of(text) == "split_brain.yaml:4: faults[0]: add_broker needs a value, found null"
