@@ -63,6 +63,7 @@ class ProducerBatch:
     producer_id: int = -1
     producer_epoch: int = -1
     base_sequence: int = -1
+    sequence_reset: bool = False  # re-sequenced at a new epoch after a proven gap
     last_error: object = None
     _bytes: bytes | None = None
     _bytes_key: tuple[int, int, int] | None = None
@@ -89,9 +90,6 @@ class ProducerBatch:
                                   base_sequence=self.base_sequence)
         self._bytes_key = key
         return self._bytes, True
-
-    def reset_producer_state(self) -> None:
-        self.producer_id = self.producer_epoch = self.base_sequence = -1
 
 
 class RecordAccumulator:

@@ -1,17 +1,30 @@
-"""The idempotent producer's state: producer id, epoch, per-partition sequences.
+"""The idempotent producer's state: producer id, epochs, per-partition sequences.
 
-What Kafka's TransactionManager does for a non-transactional idempotent producer:
+What Kafka's TransactionManager does for a non-transactional idempotent producer
+(Kafka 2.5+, KIP-360), reduced to what the model needs:
+
 - Get a producer id with InitProducerId before sending anything.
-- Give each batch, when first drained, the partition's next base sequence; the
-  broker keeps the last five batches per producer and partition, drops a replayed
-  batch as a duplicate and rejects a gap with OUT_OF_ORDER_SEQUENCE_NUMBER.
-- A retried batch keeps its sequence and is sent again only when it is the oldest
-  incomplete batch of its partition, so retries go out in order (with up to five in
-  flight, order holds without muting the partition).
-- When a sequenced batch fails for good, or its outcome is unknown when it expires,
-  later sequences cannot be trusted: bump the epoch (KIP-360: InitProducerId with the
-  current id and epoch) once nothing is in flight, which restarts every partition's
-  sequence at 0. Batches still queued are re-sequenced in queue order.
+- Give each batch, when first drained, its partition's next base sequence. The broker
+  keeps the last five batches per producer and partition, answers a replay as a
+  duplicate (with the original offset) and rejects a gap with
+  OUT_OF_ORDER_SEQUENCE_NUMBER (OOO).
+- A retried batch keeps its sequence and is resent only as the oldest incomplete batch
+  of its partition, so with up to five in flight retries still land in order.
+- A batch that ends without success (expired, or failed for good) leaves its
+  partition *unresolved*: nobody knows whether the broker has its sequences. Once
+  no batch of the partition is incomplete, the partition resolves: if a later batch
+  was acknowledged past it, it was written and nothing changes; otherwise there is a
+  gap and the partition asks for an *epoch bump*. OOO on the batch right after an
+  unresolved one (or on the next expected batch) proves the gap at once. Every OOO
+  is retried.
+- A bump (InitProducerId with the current id and epoch) waits until no Produce is in
+  flight. Each partition then moves to the new epoch, restarting at sequence 0, but
+  only when it is safe: a partition that asked for the bump re-sequences its
+  incomplete batches (after a gap none of them can have been written, since the
+  broker accepts no sequence past a gap); any other partition keeps its old epoch
+  until its incomplete batches are done. So a batch that may already be in the log is
+  never resent under a new epoch, where the broker could not recognise it (which
+  would duplicate it).
 
 Sequences are not wrapped at 2**31 (a run never sends that many batches).
 """
@@ -19,6 +32,7 @@ Sequences are not wrapped at 2**31 (a run never sends that many batches).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from simlog.client.accumulator import ProducerBatch
 from simlog.client.metadata import Metadata, TopicPartition
@@ -26,6 +40,16 @@ from simlog.client.network import RequestTracker
 from simlog.protocol.errors import Errors
 from simlog.protocol.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 from simlog.runtime import Message, Runtime
+
+
+@dataclass(slots=True)
+class _PartitionSequences:
+    epoch: int
+    next_seq: int = 0
+    last_acked: int = -1
+    incomplete: list[ProducerBatch] = field(default_factory=list)  # by base sequence
+    unresolved: int | None = None  # first sequence after a batch of unknown fate
+    reset_pending: bool = False  # a gap was proven here: re-sequence at the new epoch
 
 
 class IdempotenceState:
@@ -42,9 +66,7 @@ class IdempotenceState:
         self.producer_epoch = -1
         self.bump_needed = False
         self.bumps = 0
-        self._next_seq: dict[TopicPartition, int] = {}
-        self._last_acked: dict[TopicPartition, int] = {}
-        self._incomplete: dict[TopicPartition, list[ProducerBatch]] = {}
+        self._parts: dict[TopicPartition, _PartitionSequences] = {}
         self._request_in_flight = False
         self._next_attempt_us = 0
         self._waiting_for_in_flight = False
@@ -56,10 +78,14 @@ class IdempotenceState:
         """True when batches may be drained: an id is known and no bump is pending."""
         return self.producer_id >= 0 and not self.bump_needed
 
-    def request_bump(self, reason: str) -> None:
-        if not self.bump_needed and self.producer_id >= 0:
+    def request_bump(self, tp: TopicPartition, reason: str) -> None:
+        p = self._part(tp)
+        p.reset_pending = True
+        p.unresolved = None
+        if not self.bump_needed:
             self.rt.emit("producer_epoch_bump_requested", producer_id=self.producer_id,
-                         epoch=self.producer_epoch, reason=reason)
+                         epoch=self.producer_epoch, topic=tp[0], partition=tp[1],
+                         reason=reason)
         self.bump_needed = True
 
     def next_deadline_us(self) -> int | None:
@@ -68,7 +94,7 @@ class IdempotenceState:
         return self._next_attempt_us
 
     def maybe_request(self, produce_in_flight: int) -> None:
-        """Send InitProducerId when needed; a bump waits until no produce request is
+        """Send InitProducerId when needed; a bump waits until no Produce request is
         in flight, so no old-epoch batch can complete after sequences restart."""
         if self.ready or self._request_in_flight or self.rt.now() < self._next_attempt_us:
             return
@@ -93,71 +119,118 @@ class IdempotenceState:
             self._set_producer(resp.producer_id, resp.producer_epoch)
         else:
             self._next_attempt_us = self.rt.now() + self.retry_backoff_us
-            if isinstance(resp, InitProducerIdResponse) and not resp.error_code.retriable:
-                # The broker refuses to bump this id: start afresh with a new one.
-                self.producer_id = self.producer_epoch = -1
-                self.bump_needed = False
         self.on_change()
 
     def _set_producer(self, producer_id: int, epoch: int) -> None:
         self.rt.emit("producer_id", producer_id=producer_id, epoch=epoch)
-        if self.producer_id >= 0:
+        if producer_id != self.producer_id:
+            # A new id (first, or the broker would not bump): every partition starts
+            # over; with no Produce in flight nothing sent under the old id is pending.
+            for p in self._parts.values():
+                p.reset_pending = True
+        elif self.producer_id >= 0:
             self.bumps += 1
         self.producer_id = producer_id
         self.producer_epoch = epoch
         self.bump_needed = False
-        self._next_seq.clear()
-        self._last_acked.clear()
-        self._incomplete.clear()
 
     # --- sequences -----------------------------------------------------------
+    def _part(self, tp: TopicPartition) -> _PartitionSequences:
+        p = self._parts.get(tp)
+        if p is None:
+            p = self._parts[tp] = _PartitionSequences(epoch=self.producer_epoch)
+        return p
+
+    def _maybe_move_to_current_epoch(self, tp: TopicPartition) -> None:
+        p = self._part(tp)
+        if p.epoch == self.producer_epoch and not p.reset_pending:
+            return
+        if p.incomplete and not p.reset_pending:
+            return  # batches of unknown fate still use the old epoch
+        p.epoch = self.producer_epoch
+        p.next_seq = 0
+        p.last_acked = -1
+        p.unresolved = None
+        p.reset_pending = False
+        for b in p.incomplete:
+            b.producer_id = self.producer_id
+            b.producer_epoch = p.epoch
+            b.base_sequence = p.next_seq
+            b.sequence_reset = True
+            p.next_seq += b.count
+
     def is_current(self, batch: ProducerBatch) -> bool:
-        return (batch.has_sequence and batch.producer_id == self.producer_id
-                and batch.producer_epoch == self.producer_epoch)
+        p = self._parts.get(batch.tp)
+        return (p is not None and batch.has_sequence and batch.producer_id == self.producer_id
+                and batch.producer_epoch == p.epoch)
 
     def may_drain(self, batch: ProducerBatch) -> bool:
-        """A retried batch goes out only as the oldest incomplete one of its partition."""
+        """Stamp-ready check: a retried batch goes out only as the oldest incomplete
+        one of its partition."""
         if not self.ready:
             return False
+        self._maybe_move_to_current_epoch(batch.tp)
         if not self.is_current(batch):
             return True
-        incomplete = self._incomplete.get(batch.tp)
+        incomplete = self._parts[batch.tp].incomplete
         return not incomplete or incomplete[0] is batch
 
     def assign(self, batch: ProducerBatch) -> None:
-        """Stamp a batch being drained with the producer state (if not current)."""
+        """Stamp a batch being drained with its partition's producer state."""
         if self.is_current(batch):
             return
-        seq = self._next_seq.get(batch.tp, 0)
+        p = self._part(batch.tp)
         batch.producer_id = self.producer_id
-        batch.producer_epoch = self.producer_epoch
-        batch.base_sequence = seq
-        self._next_seq[batch.tp] = seq + batch.count
-        incomplete = self._incomplete.setdefault(batch.tp, [])
-        incomplete.append(batch)
-        incomplete.sort(key=lambda b: b.base_sequence)
+        batch.producer_epoch = p.epoch
+        batch.base_sequence = p.next_seq
+        p.next_seq += batch.count
+        p.incomplete.append(batch)
+        p.incomplete.sort(key=lambda b: b.base_sequence)
 
     def is_next_sequence(self, batch: ProducerBatch) -> bool:
-        return batch.base_sequence == self._last_acked.get(batch.tp, -1) + 1
+        return batch.base_sequence == self._part(batch.tp).last_acked + 1
 
     def on_success(self, batch: ProducerBatch) -> None:
         if not self.is_current(batch):
             return
+        p = self._parts[batch.tp]
         last = batch.base_sequence + batch.count - 1
-        if last > self._last_acked.get(batch.tp, -1):
-            self._last_acked[batch.tp] = last
+        p.last_acked = max(p.last_acked, last)
         self._drop(batch)
+        self._maybe_resolve(batch.tp)
 
-    def on_failure(self, batch: ProducerBatch, reason: str) -> None:
-        """A sequenced batch ended without success: its sequence range is a hole."""
+    def on_failure(self, batch: ProducerBatch) -> None:
+        """A sequenced batch ended without success: its fate is unknown to us."""
         if not self.is_current(batch):
             return
+        p = self._parts[batch.tp]
+        end = batch.base_sequence + batch.count
+        p.unresolved = end if p.unresolved is None else max(p.unresolved, end)
         self._drop(batch)
-        self.request_bump(reason)
+        self._maybe_resolve(batch.tp)
+
+    def on_out_of_order(self, batch: ProducerBatch) -> None:
+        """OOO is always retried; it proves a gap when the batch is the next one
+        expected (nothing unresolved) or the one right after an unresolved batch."""
+        p = self._parts[batch.tp]
+        if p.unresolved is None:
+            if not batch.sequence_reset and self.is_next_sequence(batch):
+                self.request_bump(batch.tp, "OUT_OF_ORDER_SEQUENCE_NUMBER")
+        elif batch.base_sequence == p.unresolved:
+            self.request_bump(batch.tp, "OUT_OF_ORDER_SEQUENCE_NUMBER after unresolved")
+
+    def _maybe_resolve(self, tp: TopicPartition) -> None:
+        p = self._parts[tp]
+        if p.unresolved is None or p.incomplete:
+            return
+        if p.last_acked >= p.unresolved - 1:
+            p.unresolved = None  # a later batch was acknowledged: it was written
+        else:
+            self.request_bump(tp, "unresolved sequence")
 
     def _drop(self, batch: ProducerBatch) -> None:
-        incomplete = self._incomplete.get(batch.tp)
-        if incomplete and batch in incomplete:
+        incomplete = self._parts[batch.tp].incomplete
+        if batch in incomplete:
             incomplete.remove(batch)
 
 

@@ -186,18 +186,14 @@ class Sender:
         idem = self.idem
         if idem is not None and idem.is_current(b):
             if err in (Errors.UNKNOWN_PRODUCER_ID, Errors.INVALID_PRODUCER_EPOCH):
-                # The broker lost or fenced our state: new epoch, then retry afresh.
-                idem.on_failure(b, err.name)
-                b.reset_producer_state()
+                # The broker lost or fenced our state (and appended nothing): bump the
+                # epoch; the partition's batches are re-sequenced and retried.
+                idem.request_bump(b.tp, err.name)
                 self._retry_or_fail(b, err, reason, force_retriable=True)
                 return
             if err == Errors.OUT_OF_ORDER_SEQUENCE_NUMBER:
-                if not idem.is_next_sequence(b):
-                    # An earlier batch is still unresolved: wait for it, then resend.
-                    self._retry_or_fail(b, err, reason, force_retriable=True)
-                    return
-                # A real gap: acknowledged data before us is gone from the log.
-                self._fail(b, err, reason)
+                idem.on_out_of_order(b)
+                self._retry_or_fail(b, err, reason, force_retriable=True)
                 return
         self._retry_or_fail(b, err, reason)
 
@@ -232,7 +228,7 @@ class Sender:
 
     def _fail(self, b: ProducerBatch, err: Errors | None, reason: str) -> None:
         if self.idem is not None:
-            self.idem.on_failure(b, reason)
+            self.idem.on_failure(b)
         self._complete(b, INFO if b.maybe_written else FAIL, err, None, reason)
 
     def _landed(self, b: ProducerBatch) -> None:

@@ -317,7 +317,9 @@ def batches_sent(world: World) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def test_out_of_order_on_the_next_sequence_fails_the_batch_and_bumps_the_epoch() -> None:
+def test_out_of_order_on_the_next_sequence_bumps_the_epoch_and_retries() -> None:
+    """OOO on the batch the broker should expect next proves a gap: Kafka bumps the
+    epoch and resends the batch at sequence 0 of the new epoch."""
     w = World()
     w.cluster.create_topic("orders", 1, leader=1)
     p, res = make(w, **{"linger.ms": 0})
@@ -325,15 +327,30 @@ def test_out_of_order_on_the_next_sequence_fails_the_batch_and_bumps_the_epoch()
     w.cluster.produce_errors[("orders", 0)] = [Errors.OUT_OF_ORDER_SEQUENCE_NUMBER]
     send(p, res, 1)
     w.run_for(500 * MS)
-    assert (res["p1-0"].status, res["p1-0"].error) == ("fail", Errors.OUT_OF_ORDER_SEQUENCE_NUMBER)
     send(p, res, 1, start=1)
     w.run_for(500 * MS)
-    assert res["p1-1"].status == "ok"
+    assert res["p1-0"].status == "ok" and res["p1-1"].status == "ok"
     bumps = [m for m in w.net.sent(InitProducerIdRequest, "p1")
              if m.producer_id >= 0]  # type: ignore[attr-defined]
     assert len(bumps) == 1 and p.idempotence is not None and p.idempotence.producer_epoch == 1
-    assert batches_sent(w)[-1] == (1001, 1, 0, 1)  # new epoch restarts sequences at 0
-    assert log_ids(w, ("orders", 0)) == ["p1-1"]
+    assert batches_sent(w) == [(1001, 0, 0, 1), (1001, 1, 0, 1), (1001, 1, 1, 1)]
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
+
+
+def test_out_of_order_behind_an_unacknowledged_batch_is_retried_without_bump() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    # The first batch is rejected (not appended); the two behind it get OOO.
+    w.cluster.produce_errors[("orders", 0)] = [Errors.NOT_ENOUGH_REPLICAS]
+    for i in range(3):
+        send(p, res, 1, start=i)
+        w.run_for(100)
+    w.run_for(2 * S)
+    assert all(res[f"p1-{i}"].status == "ok" for i in range(3))
+    assert p.idempotence is not None and p.idempotence.producer_epoch == 0
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1", "p1-2"]
 
 
 def test_unknown_producer_id_bumps_the_epoch_and_retries_the_batch() -> None:
