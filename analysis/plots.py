@@ -19,13 +19,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 from matplotlib.transforms import blended_transform_factory
 
 US_PER_S = 1_000_000
 FIGSIZE_IN = (10.0, 4.0)
 DPI = 100
 MAX_LINES = 12  # above this many series a plot shows min / median / max instead
+MARGINS = {"left": 0.11, "right": 0.98, "top": 0.8, "bottom": 0.13}
+LABEL_ROWS = 3
 FAULT_COLOURS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
 
 
@@ -120,22 +122,29 @@ def draw(path: Path, title: str, ylabel: str, lines: Mapping[str, pd.Series],
     ax.set_xlim(0.0, end_s)
     if lines and all(len(values) for values in lines.values()):
         top = max(float(np.nanmax(values.to_numpy())) for values in lines.values())
-        ax.set_ylim(0.0, top * 1.25 if top > 0 else 1.0)
+        ax.set_ylim(0.0, top * 1.1 if top > 0 else 1.0)
     shade_faults(ax, faults, end_s)
-    ax.set_title(title, loc="left")
+    ax.set_title(title, loc="left", pad=4 + 17 * min(len(faults), LABEL_ROWS))
     ax.set_xlabel("simulated time (s)")
     ax.set_ylabel(ylabel)
     if integer_offset:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(FuncFormatter(tick_text))
     ax.grid(True, alpha=0.3)
     if lines:
         ax.legend(loc="upper right", fontsize=8, ncols=min(len(lines), 4), framealpha=0.9)
-    figure.tight_layout()
+    figure.subplots_adjust(**MARGINS)  # fixed, not tight_layout: that draws twice
     figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
 
+def tick_text(value: float, _position: int) -> str:
+    """Plain tick labels with thousands separators: no 1e6 offset text."""
+    return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:g}"
+
+
 def shade_faults(ax: Axes, faults: list[Mapping[str, Any]], end_s: float) -> None:
-    """Shade each fault interval and label it at the top, staggering overlapping labels."""
+    """Shade each fault interval and label it in a strip above the axes, staggering
+    labels over LABEL_ROWS rows so that neighbours do not overwrite each other."""
     top_axis = blended_transform_factory(ax.transData, ax.transAxes)
     for number, fault in enumerate(faults):
         start_s = fault["start_us"] / US_PER_S
@@ -144,5 +153,6 @@ def shade_faults(ax: Axes, faults: list[Mapping[str, Any]], end_s: float) -> Non
         if stop_s > start_s:
             ax.axvspan(start_s, stop_s, color=colour, alpha=0.12, linewidth=0)
         ax.axvline(start_s, color=colour, alpha=0.6, linewidth=0.8, linestyle="--")
-        ax.text(start_s, 0.97 - 0.07 * (number % 4), f" {fault['label']}", transform=top_axis,
-                ha="left", va="top", fontsize=7, color=colour, clip_on=True)
+        ax.text(start_s, 1.01 + 0.06 * (number % LABEL_ROWS), f" {fault['label']}",
+                transform=top_axis, ha="left", va="bottom", fontsize=7, color=colour,
+                clip_on=False)
