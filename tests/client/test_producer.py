@@ -430,3 +430,25 @@ def test_buffer_memory_bounds_queued_bytes_and_waiting_sends_fail_after_max_bloc
     w.run_for(1 * S)
     failed = [k for k, r in res.items() if r.status == "fail"]
     assert len(failed) >= 20 and all("buffer.memory" in res[k].reason for k in failed)
+
+
+def test_expired_batch_of_unknown_fate_resolves_without_duplicating_later_batches() -> None:
+    """Batch 0 expires while its fate is unknown (it was appended; every answer was
+    lost). Batch 1, also appended, is being retried. A Kafka client must not bump the
+    epoch and resend batch 1 under new sequences (the broker could not recognise it as
+    a duplicate): the retry under the old epoch succeeds and resolves batch 0."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0, "request.timeout.ms": 1000,
+                        "delivery.timeout.ms": 2500})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True
+    send(p, res, 1)
+    w.run_for(1500 * MS)
+    send(p, res, 1, start=1)
+    w.run_for(1500 * MS)
+    w.cluster.brokers[1].silent = False
+    w.run_for(5 * S)
+    assert res["p1-0"].status == "info" and res["p1-1"].status == "ok"
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
+    assert p.idempotence is not None and p.idempotence.producer_epoch == 0
