@@ -27,12 +27,12 @@ from collections.abc import Callable, Iterable, Sequence
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 from simlog.runtime import Message
 from simlog.sim.params import QUANTILE_BITS, LatencyDist, LinkParams, NetworkParams
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from simlog.sim.node_host import NodeHost
 
 US_PER_S = 1_000_000
@@ -301,6 +301,8 @@ class Network:
 
     def connectivity_at(self, time_us: int | None = None) -> nx.DiGraph:
         """Who could send to whom at time_us (now when None): an edge per working link."""
+        import networkx as nx  # reports only: keeps `import simlog.sim` fast
+
         cut: frozenset[Pair] = frozenset()
         for at, _, c in self.log:
             if time_us is not None and at > time_us:

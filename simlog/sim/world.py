@@ -21,9 +21,8 @@ import dataclasses
 import random
 from collections.abc import Callable, Sequence
 from heapq import heappop, heappush
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import simpy
 
 from simlog.runtime import Node, NodeFactory
@@ -33,6 +32,9 @@ from simlog.sim.network import Network
 from simlog.sim.node_host import NodeHost
 from simlog.sim.params import CpuParams, DiskParams, LatencyDist, LinkParams, NetworkParams
 from simlog.sim.trace import Trace
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 _NORMAL = 1  # simpy.events.NORMAL
 _NEVER = float("inf")  # only compared with event times, never scheduled

@@ -18,16 +18,22 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = "from simlog.sim.example import scripted_run; print(scripted_run({seed}).trace_hash)"
 
 
-def hash_in_fresh_interpreter(seed: int, hashseed: str) -> str:
-    env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    out = subprocess.run([sys.executable, "-c", SCRIPT.format(seed=seed)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, check=True, timeout=60)
-    return out.stdout.strip()
+def hashes_in_fresh_interpreters(seed: int, hashseeds: list[str]) -> list[str]:
+    """Run the scripted story in one fresh interpreter per PYTHONHASHSEED, in parallel."""
+    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT.format(seed=seed)],
+                              env=dict(os.environ, PYTHONHASHSEED=h), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for h in hashseeds]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outs.append(out.strip())
+    return outs
 
 
 def test_same_seed_same_hash_across_interpreters_and_hash_seeds() -> None:
-    a = hash_in_fresh_interpreter(7, "1")
-    b = hash_in_fresh_interpreter(7, "4242")
+    a, b = hashes_in_fresh_interpreters(7, ["1", "4242"])
     assert a == b == scripted_run(7).trace_hash
     assert len(a) == 32
 
