@@ -113,6 +113,7 @@ def gc_paused() -> Iterator[None]:
 
 
 def pair_ops(ops: list[dict]) -> list[tuple[dict, dict]]:
+    """The pairing pass itself (see the module docstring for the rules)."""
     pending: dict[tuple[str, str], dict[Any, dict]] = {}  # (process, f) -> id -> invoke
     pairs: list[tuple[dict, dict]] = []
     last_index = -(2**63)
@@ -128,7 +129,7 @@ def pair_ops(ops: list[dict]) -> list[tuple[dict, dict]]:
             raise HistoryError(f"index {index} follows index {last_index}: not in order")
         last_index = index
         value = op.get("value")
-        op_id = value.get("id") if type(value) is dict else None
+        op_id = value.get("id") if isinstance(value, dict) else None
         key = (process, f)
         open_ops = pending.get(key)
         if open_ops is None:
@@ -242,7 +243,7 @@ def history_frames(history: str | Path | Iterable[Any]) -> HistoryFrames:
         for name in ("id", "topic", "partition", "key"):
             send_columns[name] = value_column(done_values, invoke_values, name)
         send_columns["offset"] = [
-            value.get("offset") if type(value) is dict and done["type"] == "ok" else None
+            value.get("offset") if isinstance(value, dict) and done["type"] == "ok" else None
             for value, (_, done) in zip(done_values, sends)]
         consumer: dict[str, dict[str, list]] = {
             kind: {name: [] for name in names} for kind, names in
@@ -278,10 +279,10 @@ def op_columns(pairs: list[tuple[dict, dict]]) -> dict[str, list]:
 
 def value_column(done_values: list, invoke_values: list, name: str) -> list:
     """value[name] of each completion, else of its invoke."""
-    column = [value.get(name) if type(value) is dict else None for value in done_values]
+    column = [value.get(name) if isinstance(value, dict) else None for value in done_values]
     for row in [row for row, item in enumerate(column) if item is None]:
         value = invoke_values[row]
-        if type(value) is dict:
+        if isinstance(value, dict):
             column[row] = value.get(name)
     return column
 
@@ -292,11 +293,11 @@ def op_row(invoke: dict, done: dict) -> dict[str, Any]:
 
 def field_of(first: Any, second: Any, name: str) -> Any:
     """value[name] from the completion's value, else from the invoke's."""
-    if type(first) is dict:
+    if isinstance(first, dict):
         found = first.get(name)
         if found is not None:
             return found
-    return second.get(name) if type(second) is dict else None
+    return second.get(name) if isinstance(second, dict) else None
 
 
 def add_consumer_op(data: dict, invoke: dict, done: dict) -> None:

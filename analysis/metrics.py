@@ -67,7 +67,8 @@ class MetricsRecorder:
         """Derive the per-second series from a history (list of op dicts, a history.jsonl
         path or HistoryFrames), over seconds 0 .. end (default: the last sample or op)."""
         frames = history if isinstance(history, HistoryFrames) else history_frames(history)
-        last_us = max([self.end_us, *frames.ops["complete_time_us"].tolist(), end_us or 0])
+        last_op_us = int(frames.ops["complete_time_us"].max()) if len(frames.ops) else 0
+        last_us = max(self.end_us, last_op_us, end_us or 0)
         self.end_us = last_us
         self.derived = history_series(frames.sends, last_us // US_PER_S + 1)
         self.history_added = True

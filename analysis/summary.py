@@ -24,13 +24,6 @@ from rich.table import Table
 from analysis.history import HistoryFrames, history_frames
 from analysis.metrics import US_PER_S, MetricsRecorder, latency_percentiles_ms
 
-REQUIRED_FIELDS = {
-    "scenario": str, "seed": int, "trace_hash": str, "checks": dict, "expected_ok": bool,
-    "produced": int, "acked": int, "lost": int, "throughput_msgs_per_s": float,
-    "latency_ms": dict, "max_consumer_lag": (int, type(None)), "leader_elections": int,
-    "wall_seconds": float, "sim_seconds": float,
-}
-
 
 def build_summary(
     *,
@@ -40,7 +33,6 @@ def build_summary(
     checks: Mapping[str, Any],
     history: Any,
     recorder: MetricsRecorder | None,
-    lost: int,
     sim_seconds: float,
     wall_seconds: float,
     expect: Mapping[str, str] | None = None,
@@ -48,11 +40,17 @@ def build_summary(
     leader_changes: Iterable[Any] | None = None,
     leader_elections: int | None = None,
     unavailable_ms: float | None = None,
+    lost: int | None = None,
 ) -> dict[str, Any]:
     """The summary dict. `checks`: name -> {"result": "pass"|"fail", "witnesses": [...]}
     (or a CheckResult-like object with `result` or `passed`, `witnesses`, and optionally
     `anomalies` and `stats`, which are kept). `expect`: check -> "pass"|"fail" (default:
-    every check passes). `history`: op dicts, Op objects, a path or HistoryFrames.
+    every check passes; a check that expect does not name must pass). `history`: op dicts,
+    Op objects, a path or HistoryFrames. `sim_seconds`: the simulated length of the run,
+    which throughput divides by.
+
+    `lost` (acknowledged writes missing from the final logs) defaults to the lost_writes
+    check's `stats["lost"]`, and is None when that check did not run.
 
     `leader_changes` (the checks' FinalState.leader_changes: time_us, partition, leader,
     initial leaders included) gives exact leaderless time and elections; without them
@@ -79,7 +77,7 @@ def build_summary(
         "acked": len(acked),
         "failed": int((sends["type"] == "fail").sum()),
         "unknown": int((sends["type"] == "info").sum()),
-        "lost": int(lost),
+        "lost": lost if lost is not None else lost_from_checks(check_results),
         "throughput_msgs_per_s": round(len(acked) / sim_seconds, 6) if sim_seconds else 0.0,
         "latency_ms": latency_percentiles_ms(acked["latency_us"]),
         "max_consumer_lag": max_consumer_lag(recorder),
@@ -111,6 +109,12 @@ def normalise_check(result: Any) -> dict[str, Any]:
         if found is not None:
             out[extra] = found
     return out
+
+
+def lost_from_checks(checks: Mapping[str, Mapping[str, Any]]) -> int | None:
+    """The lost_writes check's count of lost acknowledged writes, when it ran."""
+    stats = checks.get("lost_writes", {}).get("stats") or {}
+    return int(stats["lost"]) if stats.get("lost") is not None else None
 
 
 def expected_ok(checks: Mapping[str, Mapping[str, Any]], expect: Mapping[str, str] | None) -> bool:

@@ -97,6 +97,14 @@ def test_leader_changes_give_exact_leaderless_time_and_elections():
     assert summary["leader_elections"] == 2
 
 
+def test_lost_comes_from_the_lost_writes_check_unless_given(run):
+    checks = {"lost_writes": {"result": "fail", "witnesses": [{"kind": "lost"}],
+                              "anomalies": 2, "stats": {"acked": 10, "lost": 2}}}
+    assert summarise(run, checks=checks, lost=None)["lost"] == 2
+    assert summarise(run, checks=checks, lost=5)["lost"] == 5
+    assert summarise(run, checks={}, lost=None)["lost"] is None
+
+
 def test_no_consumers_means_no_lag_figure():
     summary = build_summary(scenario="s", seed=0, trace_hash="h", checks={}, history=[],
                             recorder=None, lost=0, sim_seconds=1.0, wall_seconds=1.0)
