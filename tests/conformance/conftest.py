@@ -375,3 +375,11 @@ def cluster(request, tmp_path: Path):
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def make_sim_cluster():
+    """SimCluster(seed) constructor, for sim-only tests (determinism)."""
+    if not _sim_available():
+        pytest.skip("simlog.sim.World has not landed yet")
+    return SimCluster

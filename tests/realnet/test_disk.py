@@ -182,6 +182,8 @@ def test_power_loss_after_sigkill_of_writer(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=10)
+        assert proc.stdout is not None
+        proc.stdout.close()
     # A process crash keeps the page cache: every byte is still there...
     assert (tmp_path / "seg/0.log").stat().st_size == 1500
     # ...power loss keeps exactly the fsynced prefix.
