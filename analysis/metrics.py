@@ -41,9 +41,12 @@ class MetricsRecorder:
     """Collects gauge samples during a run and history-derived series after it.
 
     Gauge names are free; the analysis reads these when present: partition `leader`
-    (broker id or node id "b2"; None or -1 = no leader), `isr_size`, `high_watermark`, `log_end_offset`,
-    `under_replicated`; node `bytes_on_disk`, `up`; group `lag` as a mapping partition ->
-    lag (stored as metrics `lag[orders/3]`); cluster `leader_elections` (running total).
+    (broker id or node id "b2"; None or -1 = no leader), `isr_size`, `high_watermark`,
+    `log_end_offset`, `under_replicated`; node `bytes_on_disk`, `up`; group `lag` as a
+    mapping partition -> lag (stored as metrics `lag[orders/3]`); cluster
+    `leader_elections` (running total). From these, at each sampled instant, the rows
+    also hold cluster `under_replicated_partitions` and `leaderless_partitions`, and per
+    group `lag_total` and `lag_max` (unless sampled directly).
     """
 
     def __init__(self) -> None:
@@ -57,8 +60,9 @@ class MetricsRecorder:
         one metric per key: `lag={"orders/3": 5}` -> metric `lag[orders/3]`."""
         if kind not in KINDS:
             raise ValueError(f"kind {kind!r}: expected one of {', '.join(KINDS)}")
-        if not isinstance(time_us, int) or isinstance(time_us, bool) or time_us < 0:
+        if not isinstance(time_us, int | np.integer) or isinstance(time_us, bool) or time_us < 0:
             raise ValueError(f"time_us {time_us!r}: expected a non-negative integer")
+        time_us = int(time_us)
         self.end_us = max(self.end_us, time_us)
         for name, value in flatten(values):
             self.gauges[(time_us, kind, str(entity), name)] = number(value, name)
@@ -75,7 +79,7 @@ class MetricsRecorder:
 
     def rows(self) -> list[tuple[int, str, str, str, float]]:
         """Every row as (time_us, kind, entity, metric, value), sorted."""
-        merged = {**self.gauges, **self.derived}
+        merged = {**aggregate_gauges(self.gauges), **self.gauges, **self.derived}
         return [(*key, merged[key]) for key in sorted(merged)]
 
     def frame(self) -> pd.DataFrame:
@@ -98,6 +102,26 @@ class MetricsRecorder:
             for time_us, kind, entity, metric, value in self.rows():
                 writer.writerow([format_number(time_us / US_PER_S), kind, entity, metric,
                                  format_number(value)])
+
+
+def aggregate_gauges(gauges: Mapping[tuple[int, str, str, str], float]) -> dict:
+    """Cluster and group figures at each sampled instant, from partition and group gauges:
+    how many partitions are under-replicated or leaderless; each group's total and largest
+    lag. Sums of counts and integer lags are exact, so their order does not matter."""
+    out: dict[tuple[int, str, str, str], float] = {}
+    for (time_us, kind, entity, metric), value in gauges.items():
+        if kind == "partition" and metric in ("under_replicated", "leader"):
+            if metric == "under_replicated":
+                name, counts = "under_replicated_partitions", value > 0
+            else:
+                name, counts = "leaderless_partitions", math.isnan(value) or value < 0
+            key = (time_us, "cluster", CLUSTER, name)
+            out[key] = out.get(key, 0.0) + float(counts)
+        elif kind == "group" and metric.startswith("lag[") and not math.isnan(value):
+            total, largest = (time_us, kind, entity, "lag_total"), (time_us, kind, entity, "lag_max")
+            out[total] = out.get(total, 0.0) + value
+            out[largest] = max(out.get(largest, value), value)
+    return out
 
 
 def flatten(values: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:

@@ -118,6 +118,21 @@ def test_bad_samples_are_rejected(kwargs, error):
                                  **args)
 
 
+def test_cluster_and_group_figures_are_derived_at_each_instant():
+    recorder = MetricsRecorder()
+    for partition, (leader, under) in enumerate([(1, True), (None, True), (-1, False),
+                                                 (2, False)]):
+        recorder.sample(2_000_000, "partition", f"t/{partition}", leader=leader,
+                        under_replicated=under)
+    recorder.sample(2_000_000, "group", "g", lag={"t/0": 4, "t/1": 10, "t/2": None})
+    recorder.sample(2_000_000, "group", "h", lag={"t/0": 1})
+    values = recorder.frame().set_index(["entity", "metric"])["value"]
+    assert values[("cluster", "under_replicated_partitions")] == 2
+    assert values[("cluster", "leaderless_partitions")] == 2
+    assert (values[("g", "lag_total")], values[("g", "lag_max")]) == (14, 10)
+    assert (values[("h", "lag_total")], values[("h", "lag_max")]) == (1, 1)
+
+
 def test_a_node_id_gauge_is_recorded_as_its_number():
     recorder = MetricsRecorder()
     recorder.sample(0, "partition", "orders/0", leader="b3")
