@@ -26,7 +26,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from simlog.client.accumulator import PendingRecord, RecordAccumulator, estimate_record_size
+from simlog.client.accumulator import (
+    PendingRecord,
+    ProducerBatch,
+    RecordAccumulator,
+    estimate_record_size,
+)
 from simlog.client.config import ProducerConfig
 from simlog.client.costs import CpuMeter
 from simlog.client.idempotence import IdempotenceState
@@ -115,8 +120,24 @@ class Producer(NodeBase):
             _notify(on_complete, SendResult(FAIL, topic, partition, error=Errors.MESSAGE_TOO_LARGE,
                                             reason="record larger than max.request.size"))
             return
-        self._waiting.append(_Waiting(topic, partition, record, size, on_complete,
-                                      self.rt.now() + self.config.max_block_us))
+        waiting = _Waiting(topic, partition, record, size, on_complete,
+                           self.rt.now() + self.config.max_block_us)
+        count = self.metadata.partition_counts.get(topic)
+        if (count is not None and not self._waiting
+                and self.sender.buffered_bytes + size <= self.config.buffer_memory):
+            # Fast path (most sends): append, and run the loop only when a batch may
+            # have become sendable; otherwise just make sure linger.ms wakes us.
+            batch = self._append(waiting, count)
+            if batch is None:
+                return
+            queue = self.accumulator.queues[batch.tp]
+            if (self.config.linger_us == 0 or self.accumulator.flushing or len(queue) > 1
+                    or batch.size_bytes >= self.config.batch_size):
+                self._kick()
+            elif batch.count == 1:
+                self._waker.wake_at(batch.created_us + self.config.linger_us)
+            return
+        self._waiting.append(waiting)
         self.metadata.add_topics([topic])
         self._kick()
 
@@ -208,24 +229,26 @@ class Producer(NodeBase):
                 blocked.add(w.topic)
         self._waiting = keep
 
-    def _append(self, w: _Waiting, count: int) -> None:
+    def _append(self, w: _Waiting, count: int) -> ProducerBatch | None:
         if w.partition is not None:
             if not 0 <= w.partition < count:
                 _notify(w.on_complete, SendResult(FAIL, w.topic, w.partition,
                                                   error=Errors.UNKNOWN_TOPIC_OR_PARTITION,
                                                   reason="partition out of range"))
-                return
+                return None
             partition = w.partition
         elif w.record.key is not None:
             partition = partition_for_key(w.record.key, count)
         else:
             partition = self.sticky.partition(w.topic, count,
                                                self.metadata.available_partitions(w.topic))
-        self.accumulator.append((w.topic, partition),
-                                PendingRecord(w.record, w.size, w.on_complete), self.rt.now())
+        batch = self.accumulator.append((w.topic, partition),
+                                        PendingRecord(w.record, w.size, w.on_complete),
+                                        self.rt.now())
         self.sender.buffered_bytes += w.size
         if w.partition is None and w.record.key is None:
             self.sticky.on_append(w.topic, partition, w.size)
+        return batch
 
 
 def _notify(cb: SendCallback | None, result: SendResult) -> None:

@@ -220,11 +220,16 @@ class Sender:
 
     # --- endings -------------------------------------------------------------
     def _expire(self, now: int) -> None:
-        for b in self.acc.all_batches():
-            if b.deadline_us <= now:
-                self.acc.remove(b)
-                err = b.last_error if isinstance(b.last_error, Errors) else None
-                self._fail(b, err, "delivery.timeout.ms expired")
+        """Fail queued batches past delivery.timeout.ms. Deadlines grow along each
+        queue (creation order), so only heads need looking at."""
+        for tp in self.acc.partitions():
+            while True:
+                head = self.acc.head(tp)
+                if head is None or head.deadline_us > now:
+                    break
+                self.acc.remove(head)
+                err = head.last_error if isinstance(head.last_error, Errors) else None
+                self._fail(head, err, "delivery.timeout.ms expired")
 
     def _fail(self, b: ProducerBatch, err: Errors | None, reason: str) -> None:
         if self.idem is not None:
