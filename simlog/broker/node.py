@@ -51,7 +51,7 @@ from simlog.protocol.metadata import (
 )
 from simlog.protocol.offsets_for_leader_epoch import OffsetsForLeaderEpochRequest
 from simlog.protocol.produce import ProduceRequest
-from simlog.runtime import Message, NodeBase, Runtime, Timer
+from simlog.runtime import Message, NodeBase, Runtime, Timer, ms_to_us
 from simlog.storage.config import LogConfig
 from simlog.storage.log import PartitionLog
 from simlog.storage.types import LogError
@@ -59,6 +59,8 @@ from simlog.storage.types import LogError
 PRODUCER_IDS_PER_REGISTRATION = 1 << 16
 CONTROLLED_SHUTDOWN_MAX_WAIT_US = 30_000_000
 FLUSH_CHECK_INTERVAL_US = 100_000  # how often flush.ms is checked (Kafka: scheduler)
+RETENTION_CHECK_INTERVAL_MS = 300_000  # log.retention.check.interval.ms
+CLEANER_BACKOFF_MS = 15_000  # log.cleaner.backoff.ms
 
 # Broker-level log settings and the topic settings they default (Kafka's mapping).
 _BROKER_TO_TOPIC = {
@@ -112,6 +114,30 @@ class BrokerNode(NodeBase):
         self.rm.start()
         self.lifecycle.start()
         self.metadata.start()
+        extra = self.config.extra
+        self._retention_interval_us = ms_to_us(int(extra.get(
+            "log.retention.check.interval.ms", RETENTION_CHECK_INTERVAL_MS)))
+        self._cleaner_interval_us = ms_to_us(int(extra.get("log.cleaner.backoff.ms",
+                                                           CLEANER_BACKOFF_MS)))
+        self.rt.set_timer(self._retention_interval_us, self._retention_tick)
+        self.rt.set_timer(self._cleaner_interval_us, self._cleaner_tick)
+
+    def _retention_tick(self) -> None:
+        """Kafka's LogManager cleanup task: delete segments past retention, on every
+        replica independently (never past the HW)."""
+        now = self.rt.now()
+        for key in sorted(self._logs):
+            self._logs[key].plog.apply_retention(now)
+        self.rt.set_timer(self._retention_interval_us, self._retention_tick)
+
+    def _cleaner_tick(self) -> None:
+        """Kafka's log cleaner: compact logs whose cleanup.policy includes compact."""
+        now = self.rt.now()
+        for key in sorted(self._logs):
+            plog = self._logs[key].plog
+            if plog.config.compact:
+                plog.compact(now)
+        self.rt.set_timer(self._cleaner_interval_us, self._cleaner_tick)
 
     def shutdown(self) -> None:
         """Controlled shutdown: the controller moves leadership away, then we halt."""

@@ -306,6 +306,7 @@ class Partition:
                 new_hw = st.log_end_offset
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw
+            self.log.set_high_watermark(new_hw)
             # Only leaders report: one event per commit step, enough for a checker to
             # know every committed prefix (followers' HWs only trail it).
             self.emit("hw", partition=self.name, leader_epoch=self.leader_epoch,
@@ -449,6 +450,7 @@ class Partition:
         hw = max(self.log.log_start_offset, min(leader_hw, self.log.log_end_offset))
         if hw != self.high_watermark:
             self.high_watermark = hw
+            self.log.set_high_watermark(hw)
             return True
         return False
 
@@ -459,6 +461,7 @@ class Partition:
             return
         self.log.truncate_to(offset)
         self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+        self.log.set_high_watermark(self.high_watermark)
         self.rebuild_producer_state()
         self.emit("truncate", partition=self.name, from_offset=leo,
                   to_offset=self.log.log_end_offset, reason=reason)
@@ -467,6 +470,7 @@ class Partition:
         leo = self.log.log_end_offset
         self.log.truncate_fully_and_start_at(offset)
         self.high_watermark = offset
+        self.log.set_high_watermark(offset)
         self.producers.clear()
         self.emit("truncate", partition=self.name, from_offset=leo, to_offset=offset,
                   reason=reason)

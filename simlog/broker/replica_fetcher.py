@@ -203,6 +203,9 @@ class ReplicaFetcher:
             if r.records:
                 p.append_as_follower(r.records)
             p.update_follower_hw(r.high_watermark)
+            if r.log_start_offset > p.log.log_start_offset:
+                # the leader's retention or DeleteRecords moved its start: follow it
+                p.log.maybe_increment_log_start_offset(r.log_start_offset)
             return
         if err is Errors.OFFSET_OUT_OF_RANGE:
             if p.log_end_offset < r.log_start_offset:

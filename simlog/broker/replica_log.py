@@ -110,4 +110,15 @@ class ReplicaLog(Protocol):
         """The checkpointed high watermark (0 when none)."""
         ...
 
-    def write_high_watermark(self, hw: int) -> None: ...
+    def set_high_watermark(self, hw: int) -> None:
+        """Tell the log the current HW (in memory; retention and compaction never pass
+        it)."""
+        ...
+
+    def write_high_watermark(self, hw: int) -> None:
+        """Checkpoint the HW (replication-offset-checkpoint)."""
+        ...
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        """Raise the log start (a follower following its leader's), never past the HW."""
+        ...

@@ -131,6 +131,12 @@ class StorageReplicaLog:
     def read_high_watermark(self) -> int:
         return self.plog.high_watermark
 
+    def set_high_watermark(self, hw: int) -> None:
+        self.plog.update_high_watermark(hw)
+
     def write_high_watermark(self, hw: int) -> None:
         self.plog.update_high_watermark(hw)
         self.plog.checkpoint_high_watermark()
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        return self.plog.maybe_increment_log_start_offset(offset)

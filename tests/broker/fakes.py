@@ -128,6 +128,17 @@ class FakeLog:
     def write_high_watermark(self, hw: int) -> None:
         self.hw_checkpoint = hw
 
+    def set_high_watermark(self, hw: int) -> None:
+        self.hw = hw
+
+    def maybe_increment_log_start_offset(self, offset: int) -> bool:
+        offset = min(offset, getattr(self, "hw", 0))
+        if offset <= self.start:
+            return False
+        self.start = offset
+        self.entries = [d for d in self.entries if d["o"] + d["c"] > offset]
+        return True
+
     def payloads(self) -> list[str]:
         return [d["p"] for d in self.entries]
 

@@ -79,7 +79,7 @@ def isr_shrinks_to_leader_then_leader_dies(min_isr: int, unclean: bool) -> tuple
     c = SimCluster(settings={"min.insync.replicas": min_isr,
                              "unclean.leader.election.enable": unclean},
                    producer_config=JEPSEN_CLIENT)
-    c.send_every(20 * MS, c.w.now_us + 80 * S)
+    c.send_every(50 * MS, c.w.now_us + 80 * S)
     c.run_for(2 * S)
     leader = c.leader()
     others = [b for b in c.broker_ids if b != f"b{leader}"]
@@ -216,3 +216,16 @@ def test_combined_mode_brokers_are_the_quorum_and_survive_a_leader_crash() -> No
     leaders = [e["node"] for e in w.events
                if e["kind"] == "emit" and e["fields"][0] == "become_leader"]
     assert len(leaders) == 2 and leaders[1] != leaders[0]
+
+
+def test_retention_deletes_old_segments_on_every_replica() -> None:
+    c = SimCluster(settings={"log.retention.check.interval.ms": 1_000},
+                   topic_config={"segment.bytes": 2_048, "retention.bytes": 4_096})
+    c.send_every(10 * MS, c.w.now_us + 2 * S)
+    c.run_for(4 * S)
+    starts = {b: c.broker(b).rm.partition(("t", 0)).log.log_start_offset for b in c.broker_ids}
+    assert all(s > 0 for s in starts.values()), starts
+    assert len(c.acked()) == len(c.writes)
+    # every replica kept the same suffix of the log
+    tails = {b: c.values(b)[-50:] for b in c.broker_ids}
+    assert len({tuple(t) for t in tails.values()}) == 1
