@@ -11,6 +11,7 @@ import click
 COMMANDS: dict[str, str] = {
     "validate": "simlog.scenario.cli:validate",
     "demo": "simlog.sim.demo:demo",
+    "run": "simlog.scenario.run_cli:run",
 }
 
 

@@ -1,0 +1,301 @@
+"""Workloads: drive the producer and consumer nodes and write the history.
+
+Producers send at a fixed rate (open loop: send k goes out at start + k/rate, whatever
+happened to the previous ones) or closed loop (`rate: max`: a window of sends kept in
+flight). Every record carries its id (`p1-42`) in a header named `id`; the history gets
+an `invoke` when the workload hands the record to the client and exactly one completion:
+`ok` with its offset, `fail` (certainly not written) or `info` (may or may not be).
+
+Consumers: until consumer groups land, each group's members split the partitions of the
+group's topics round-robin and poll them with manual assignment (`assign` ops carry no
+group, so `group_exclusive` does not treat them as group ownership).
+
+All chance comes from the world's seeded streams (`workload` per client), so the same
+scenario and seed send the same keys and values.
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+from simlog.checks.history import HistoryRecorder
+from simlog.client.consumer import Consumer, PollResult
+from simlog.client.producer import Producer
+from simlog.client.results import SendResult
+from simlog.scenario.cluster import ScenarioCluster
+from simlog.scenario.model import ConsumerGroup
+from simlog.scenario.model import Producer as ProducerSpec
+from simlog.scenario.schema import Keys
+from simlog.scenario.units import MessageRate
+
+CLOSED_LOOP_WINDOW = 64       # sends in flight per producer under `rate: max`
+POLL_TIMEOUT_US = 100_000
+VALUE_POOL_BYTES = 1 << 16
+_WORDS = ("order", "user", "click", "amount", "status", "paid", "shipped", "item",
+          "price", "region", "eu-west", "us-east", "session", "event", "true", "false")
+
+
+class KeyChooser:
+    """Keys by the scenario's distribution: none, uniform over n, zipf(n, s), or hot
+    (one key takes `share`, the rest uniform). Keys are `k0`..`k{n-1}`."""
+
+    def __init__(self, keys: Keys, rng: Any) -> None:
+        self.dist = keys.dist
+        self.n = keys.key_count
+        self.share = keys.share or 0.0
+        self.rng = rng
+        self.cdf: list[float] = []
+        if self.dist == "zipf":
+            weights = [1.0 / (rank ** keys.zipf_s) for rank in range(1, self.n + 1)]
+            total = sum(weights)
+            self.cdf = list(itertools.accumulate(w / total for w in weights))
+
+    def next(self) -> bytes | None:
+        if self.dist == "none":
+            return None
+        if self.dist == "uniform":
+            k = self.rng.randrange(self.n)
+        elif self.dist == "zipf":
+            k = min(bisect_left(self.cdf, self.rng.random()), self.n - 1)
+        elif self.rng.random() < self.share or self.n == 1:
+            k = 0
+        else:
+            k = 1 + self.rng.randrange(self.n - 1)
+        return f"k{k}".encode()
+
+
+def value_pool(rng: Any) -> bytes:
+    """JSON-ish text, so compression codecs see realistic (compressible) data."""
+    parts: list[str] = []
+    size = 0
+    while size < VALUE_POOL_BYTES:
+        word = f'"{rng.choice(_WORDS)}":{rng.randrange(100_000)},'
+        parts.append(word)
+        size += len(word)
+    return "".join(parts).encode()
+
+
+class ProducerDriver:
+    """One producer of the scenario: schedules sends and records them."""
+
+    def __init__(self, cluster: ScenarioCluster, spec: ProducerSpec,
+                 history: HistoryRecorder, end_us: int) -> None:
+        self.cluster = cluster
+        self.world = cluster.world
+        self.spec = spec
+        self.history = history
+        rng = self.world.rng_for("workload", spec.id)
+        self.rng = rng
+        self.keys = KeyChooser(spec.keys, rng)
+        self.pool = value_pool(rng)
+        self.start_us = spec.start_us
+        self.stop_us = min(spec.stop_us if spec.stop_us is not None else end_us, end_us)
+        self.seq = 0
+        self.pending: dict[str, Any] = {}   # id -> invoke op value, until completed
+        self.stopped = False
+
+    def start(self) -> None:
+        if self.start_us >= self.stop_us:
+            return
+        t0 = self.cluster.t0_us
+        if isinstance(self.spec.rate, MessageRate):
+            self.world.call_later(t0 + self.start_us - self.world.now_us, self._tick_open)
+        else:
+            self.world.call_later(t0 + self.start_us - self.world.now_us, self._fill_window)
+
+    # -- open loop: send k at start + k / rate -------------------------------------------
+
+    def _tick_open(self) -> None:
+        if self.stopped or self.cluster.rel_us() >= self.stop_us:
+            return
+        self.send()
+        rate = self.spec.rate.per_s  # type: ignore[union-attr]
+        due_us = self.cluster.t0_us + self.start_us + round(self.seq * 1_000_000 / rate)
+        self.world.call_later(max(0, due_us - self.world.now_us), self._tick_open)
+
+    # -- closed loop: keep a window in flight --------------------------------------------
+
+    def _fill_window(self) -> None:
+        while (not self.stopped and self.cluster.rel_us() < self.stop_us
+               and len(self.pending) < CLOSED_LOOP_WINDOW and self._alive()):
+            self.send()
+
+    # -- one send ---------------------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return self.world.node(self.spec.id) is not None
+
+    def send(self) -> None:
+        """Hand one record to the producer node (skipped while the client is down)."""
+        if not self._alive():
+            return
+        self.seq += 1
+        msg_id = f"{self.spec.id}-{self.seq}"
+        key = self.keys.next()
+        size = self.spec.value_size_bytes
+        start = self.rng.randrange(max(1, len(self.pool) - size))
+        value = self.pool[start:start + size]
+        invoke = {"id": msg_id, "topic": self.spec.topic,
+                  "key": None if key is None else key.decode()}
+        self.pending[msg_id] = invoke
+        self.history.invoke(self.cluster.rel_us(), self.spec.id, "send", invoke)
+        topic, headers = self.spec.topic, (("id", msg_id.encode()),)
+        done = self._completion(msg_id)
+        self.world.call_in(self.spec.id, lambda p: _send(p, topic, value, key, headers, done))
+
+    def _completion(self, msg_id: str) -> Callable[[SendResult], None]:
+        def done(result: SendResult) -> None:
+            if self.pending.pop(msg_id, None) is None:
+                return  # already closed as info (client crashed)
+            value: dict[str, Any] = {"id": msg_id, "topic": result.topic,
+                                     "partition": result.partition}
+            now = self.cluster.rel_us()
+            if result.status == "ok":
+                value["offset"] = result.offset
+                self.history.ok(now, self.spec.id, "send", value)
+            else:
+                value["error"] = result.error.name if result.error is not None else result.reason
+                if result.status == "fail":
+                    self.history.fail(now, self.spec.id, "send", value)
+                else:
+                    self.history.info(now, self.spec.id, "send", value)
+            if not isinstance(self.spec.rate, MessageRate):
+                self._fill_window()
+        return done
+
+    def client_crashed(self) -> None:
+        """The producer process died: whatever it had not answered may or may not have
+        been written."""
+        now = self.cluster.rel_us()
+        for msg_id in sorted(self.pending, key=_id_order):
+            value = dict(self.pending[msg_id], error="client crashed")
+            self.history.info(now, self.spec.id, "send", value)
+        self.pending.clear()
+
+    def client_restarted(self) -> None:
+        if not isinstance(self.spec.rate, MessageRate):
+            self.world.call_later(0, self._fill_window)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.world.call_in(self.spec.id, lambda p: p.flush() if isinstance(p, Producer) else None)
+
+
+def _send(node: Any, topic: str, value: bytes, key: bytes | None,
+          headers: tuple[tuple[str, bytes], ...], done: Callable[[SendResult], None]) -> None:
+    if isinstance(node, Producer):
+        node.send(topic, value, key=key, headers=headers, on_complete=done)
+
+
+def _id_order(msg_id: str) -> tuple[str, int]:
+    name, _, n = msg_id.rpartition("-")
+    return name, int(n) if n.isdigit() else 0
+
+
+class ConsumerDriver:
+    """One consumer group, members on manual assignment, each polling in a loop."""
+
+    def __init__(self, cluster: ScenarioCluster, spec: ConsumerGroup,
+                 history: HistoryRecorder, end_us: int) -> None:
+        self.cluster = cluster
+        self.world = cluster.world
+        self.spec = spec
+        self.history = history
+        self.stop_us = min(spec.stop_us if spec.stop_us is not None else end_us, end_us)
+        self.assignments = self._split()
+        self.polling: set[str] = set()
+        self.stopped = False
+        self.draining = False
+
+    def _split(self) -> dict[str, list[tuple[str, int]]]:
+        tps = [(tp.topic, tp.partition) for tp in self.cluster.partitions()
+               if tp.topic in self.spec.topics]
+        out: dict[str, list[tuple[str, int]]] = {m: [] for m in self.spec.members}
+        for i, tp in enumerate(sorted(tps)):
+            out[self.spec.members[i % len(self.spec.members)]].append(tp)
+        return out
+
+    def start(self) -> None:
+        delay = self.cluster.t0_us + self.spec.start_us - self.world.now_us
+        for member in self.spec.members:
+            self.world.call_later(max(0, delay), lambda m=member: self._assign(m))
+
+    def _assign(self, member: str) -> None:
+        tps = self.assignments[member]
+        if self.world.node(member) is None:
+            return
+        now = self.cluster.rel_us()
+        names = [f"{t}/{p}" for t, p in tps]
+        self.history.invoke(now, member, "assign", {"partitions": names})
+        self.history.ok(now, member, "assign", {"partitions": names})
+
+        def assign(c: Any) -> None:
+            if isinstance(c, Consumer):
+                c.assign(tps)
+                c.seek_to_beginning(tps)
+        self.world.call_in(member, assign)
+        self._poll(member)
+
+    def _poll(self, member: str) -> None:
+        if member in self.polling or self.world.node(member) is None:
+            return
+        if self.stopped or (not self.draining and self.cluster.rel_us() >= self.stop_us):
+            return
+        self.polling.add(member)
+        self.history.invoke(self.cluster.rel_us(), member, "poll", None)
+
+        def on_result(result: PollResult) -> None:
+            if member not in self.polling:
+                return  # the member crashed meanwhile; its poll was closed then
+            self.polling.discard(member)
+            records = [{"topic": r.topic, "partition": r.partition, "offset": r.offset,
+                        "id": _header_id(r.header("id"))} for r in result.records]
+            value: dict[str, Any] = {"records": records}
+            if result.errors:
+                value["errors"] = [f"{t}/{p}: {msg}" for (t, p), msg in result.errors]
+            self.history.ok(self.cluster.rel_us(), member, "poll", value)
+            self.world.call_later(0, lambda: self._poll(member))
+
+        def poll(c: Any) -> None:
+            if isinstance(c, Consumer):
+                c.poll(on_result, timeout_us=POLL_TIMEOUT_US)
+        self.world.call_in(member, poll)
+
+    def client_crashed(self, member: str) -> None:
+        now = self.cluster.rel_us()
+        if member in self.polling:
+            self.polling.discard(member)
+            self.history.info(now, member, "poll", None)
+        if member in self.assignments:
+            self.history.invoke(now, member, "crash", None)
+            self.history.ok(now, member, "crash", None)
+
+    def client_restarted(self, member: str) -> None:
+        if member in self.assignments:
+            self.world.call_later(0, lambda: self._assign(member))
+
+    def drain(self) -> None:
+        """After the workload: keep polling until settling ends."""
+        self.draining = True
+        for member in self.spec.members:
+            self.world.call_later(0, lambda m=member: self._poll(m))
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def positions(self) -> dict[tuple[str, int], int]:
+        """Each assigned partition's current position (0 when unknown)."""
+        out: dict[tuple[str, int], int] = {}
+        for member in self.spec.members:
+            node = self.world.node(member)
+            for tp in self.assignments[member]:
+                pos = node.position(tp) if isinstance(node, Consumer) else None
+                out[tp] = pos or 0
+        return out
+
+
+def _header_id(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "replace")
