@@ -28,13 +28,14 @@ class Admin(NodeBase):
         self.got.append(msg)
 
 
-def cluster(seed: int = 1) -> World:
+def cluster(seed: int = 1, settings: dict[str, Any] | None = None) -> World:
+    settings = SETTINGS if settings is None else settings
     w = World(seed=seed)
-    ccfg = ControllerConfig.from_kafka(VOTERS, SETTINGS)
+    ccfg = ControllerConfig.from_kafka(VOTERS, settings)
     for c in VOTERS:
         w.add_node(c, controller_factory(ccfg))
     for i in (1, 2, 3):
-        w.add_node(f"b{i}", broker_factory(i, SETTINGS, VOTERS))
+        w.add_node(f"b{i}", broker_factory(i, settings, VOTERS))
     w.add_node("admin", Admin)
     w.run_for(5 * S)
 
@@ -51,19 +52,20 @@ def cluster(seed: int = 1) -> World:
 class Workload:
     """A producer p1 sending keyed records with ids, and a consumer q1 polling."""
 
-    def __init__(self, w: World) -> None:
+    def __init__(self, w: World, producer: dict[str, Any] | None = None) -> None:
         self.w = w
         self.results: dict[str, SendResult] = {}
         self.keys: dict[str, bytes] = {}
         self.consumed: list[tuple[int, int, str]] = []
         self.sent = 0
-        w.add_node("p1", lambda rt: Producer(rt, {"bootstrap.servers": "b1,b2,b3"}))
+        pcfg = {"bootstrap.servers": "b1,b2,b3", **(producer or {})}
+        w.add_node("p1", lambda rt: Producer(rt, pcfg))
         w.add_node("q1", lambda rt: Consumer(rt, {"bootstrap.servers": "b1,b2,b3",
                                                   "auto.offset.reset": "earliest"}))
         w.call_in("q1", lambda c: c.assign([("orders", p) for p in range(3)]))
         w.call_in("q1", self._poll)
 
-    def send(self, n: int) -> None:
+    def send(self, n: int, partition: int | None = None) -> None:
         start, self.sent = self.sent, self.sent + n
 
         def go(p: Any) -> None:
@@ -71,6 +73,7 @@ class Workload:
                 rid = f"p1-{i}"
                 self.keys[rid] = b"k%d" % (i % 11)
                 p.send("orders", b"v", key=self.keys[rid], headers=(("id", rid.encode()),),
+                       partition=partition,
                        on_complete=lambda r, rid=rid: self.results.__setitem__(rid, r))
 
         self.w.call_in("p1", go)
@@ -129,3 +132,41 @@ def test_leader_crash_keeps_acks_all_writes_flowing_without_loss_or_duplicates()
     for _, _, rid in wl.consumed:
         by_key.setdefault(wl.keys[rid], []).append(int(rid.split("-")[1]))
     assert all(seq == sorted(seq) for seq in by_key.values())  # per-key order kept
+
+
+def leader_of(w: World, partition: int) -> str:
+    for b in ("b1", "b2", "b3"):
+        node: Any = w.node(b)
+        p = node.rm.partition(("orders", partition)) if node is not None else None
+        if p is not None and p.is_leader:
+            return b
+    raise AssertionError("no leader")
+
+
+def test_consumer_detects_log_truncation_after_an_unclean_election() -> None:
+    """KIP-320 end to end: the ISR shrinks to a partitioned leader, which takes acks=1
+    writes 50..59 that the consumer reads; the leader dies, an out-of-sync replica
+    becomes leader (unclean election) with a log ending epoch 0 at offset 50. The
+    consumer notices the truncation, moves back to 50 and reads the new epoch."""
+    w = cluster(seed=5, settings={"min.insync.replicas": 1,
+                                  "unclean.leader.election.enable": True})
+    wl = Workload(w, producer={"acks": 1, "enable.idempotence": False})
+    wl.send(50, partition=0)
+    w.run_for(3 * S)
+    leader = leader_of(w, 0)
+    w.partition([[leader], [b for b in ("b1", "b2", "b3") if b != leader]])
+    wl.send(10, partition=0)
+    w.run_for(45 * S)  # replica.lag.time.max.ms: the ISR shrinks to the leader alone
+    consumer: Any = w.node("q1")
+    assert consumer.position(("orders", 0)) == 60  # it read the 10 unreplicated writes
+    w.crash(leader)
+    w.heal()
+    w.run_for(20 * S)
+    assert leader_of(w, 0) != leader
+    wl.send(20, partition=0)
+    w.run_for(40 * S)
+    (t,) = consumer.truncations
+    assert (t.tp, t.position, t.offset_epoch, t.end_offset) == (("orders", 0), 60, 0, 50)
+    assert consumer.position(("orders", 0)) == 70  # 50 + the 20 written after
+    new = [rid for p, o, rid in wl.consumed if p == 0 and o >= 50][-20:]
+    assert new == [f"p1-{i}" for i in range(60, 80)]
