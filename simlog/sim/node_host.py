@@ -26,6 +26,8 @@ from collections.abc import Callable
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from simlog.runtime import Message, Node, NodeFactory
 from simlog.sim.clock import NodeClock
 from simlog.sim.disk import SimDisk
@@ -34,6 +36,11 @@ from simlog.sim.params import QUANTILE_BITS
 if TYPE_CHECKING:
     from simlog.sim.network import Link
     from simlog.sim.world import World
+
+# Message.wire_size inlined for classes that keep the default (saves a Python call on
+# the hottest path); must match runtime.Message.wire_size.
+_DEFAULT_WIRE_SIZE = Message.wire_size
+_encode = msgspec.msgpack.Encoder().encode
 
 
 class SimTimer:
@@ -106,7 +113,8 @@ class SimRuntime:
             return
         # Fast path of Network.send for a working link without loss, duplication or
         # reorder (same draws in the same order, so the same outcome).
-        size = msg.wire_size()
+        size = (len(_encode(msg)) + 4 if type(msg).wire_size is _DEFAULT_WIRE_SIZE
+                else msg.wire_size())
         bw = link.bandwidth_bytes_per_s
         if bw:
             free = link.free_us

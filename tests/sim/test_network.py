@@ -208,3 +208,13 @@ def test_degrade_many_links_at_once() -> None:
     w.run_for(20_000)
     slow = {(s, d) for d in IDS for s, _, _, t in w.node(d).arrivals if t == 7_000}
     assert slow == {("a", "c"), ("a", "d"), ("b", "c"), ("b", "d"), ("b", "a")}
+
+
+def test_fast_path_size_matches_wire_size() -> None:
+    from simlog.sim.testing import SimProbe
+
+    w = world(["a", "b"])
+    probe_send(w, "a", "b", 1, pad=b"x" * 300)
+    w.run_for(10_000)
+    delivered = [e for e in w.trace.buf if e[2] == "deliver"]
+    assert delivered[0][5] == SimProbe(seq=0, pad=b"x" * 300).wire_size()
