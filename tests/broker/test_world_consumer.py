@@ -12,7 +12,8 @@ def test_consumer_reads_every_acknowledged_write_in_order_across_a_leader_crash(
     c = SimCluster(settings={"min.insync.replicas": 2},
                    producer_config={"request.timeout.ms": 5_000})
     c.w.add_node("c-1", lambda rt: Consumer(rt, {"bootstrap.servers": "b1,b2,b3",
-                                                 "auto.offset.reset": "earliest"}))
+                                                 "auto.offset.reset": "earliest",
+                                                 "request.timeout.ms": 5_000}))
     seen: list[tuple[int, str]] = []
 
     def poll_loop(node: Consumer) -> None:
