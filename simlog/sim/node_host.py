@@ -196,6 +196,7 @@ class NodeHost:
         self.rt = None
         self.inbox.clear()
         self.paused = False
+        self._drain_due = False
         self.crashes += 1
 
     def pause(self) -> None:
@@ -226,9 +227,11 @@ class NodeHost:
             self._drain_due = True
             now = self.env._now
             self.at(self.busy_until_us if self.busy_until_us > now else now,
-                           self._drain, None)
+                    self._drain, self.incarnation)
 
-    def _drain(self, _: Any) -> None:
+    def _drain(self, incarnation: int) -> None:
+        if incarnation != self.incarnation:
+            return  # scheduled for an incarnation that has ended
         self._drain_due = False
         if self.paused or self.node is None or not self.inbox:
             return

@@ -322,3 +322,18 @@ def test_per_kib_cost_and_per_node_cpu_override() -> None:
     assert t1 - t0 >= 10_000  # the first one kept b busy ~10 ms
     assert w.stats()["nodes"]["b"]["busy_us"] >= 20_000
     assert w.stats()["nodes"]["a"]["busy_us"] == 0
+
+
+def test_restarted_node_is_not_held_up_by_its_previous_incarnation() -> None:
+    w = probes("a", "b", cpu=CpuParams(per_event_us=1_000))
+    w.call_in("b", lambda n: n.rt.charge_cpu(500_000))  # b busy until ~0.5 s
+    probe_send(w, "a", "b", 2)
+    w.run_for(10_000)
+    w.crash("b")
+    w.restart("b")
+    w.run_for(1)
+    probe_send(w, "a", "b", 3, seq=10)
+    w.run_for(100_000)
+    times = [t for *_, t in w.node("b").arrivals]
+    assert w.node("b").seqs_from("a") == [10, 11, 12]
+    assert times[-1] < 20_000
