@@ -363,3 +363,36 @@ def test_follower_with_an_epoch_the_leader_never_had_truncates_to_the_common_epo
     assert c.payloads(1) == c.payloads(2) == c.payloads(3) == ["m0", "m2"]
     (trunc,) = [f for _t, n, f in c.event_kinds("truncate") if n == "b1"]
     assert (trunc["from_offset"], trunc["to_offset"]) == (2, 1)
+
+
+def test_acks_0_gets_no_answer_and_bad_acks_are_refused(storage: str) -> None:
+    c = started(storage=storage)
+    silent = c.produce("m0", acks=0)
+    bad = c.produce("m1", acks=2)
+    c.run_for(100 * MS)
+    assert c.result(silent) is None and c.payloads(1) == ["m0"]
+    assert c.result(bad) == (Errors.INVALID_REQUIRED_ACKS, -1)
+
+
+def test_waiting_fetch_answers_at_once_when_leadership_moves(storage: str) -> None:
+    c = started(storage=storage)
+    f = c.fetch(0, to=1, max_wait_ms=10_000)
+    c.run_for(10 * MS)
+    assert c.fetched(f) is None
+    c.elect(2)
+    c.run_for(10 * MS)
+    p = c.fetched(f).responses[0].partitions[0]
+    assert p.error_code is Errors.NOT_LEADER_OR_FOLLOWER
+    assert p.current_leader.leader_id == 2
+
+
+def test_waiting_acks_all_produce_fails_when_leadership_moves(storage: str) -> None:
+    c = started(storage=storage)
+    c.isolate("b2", keep=("ctl",))
+    c.isolate("b3", keep=("ctl",))
+    cid = c.produce("m0")
+    c.run_for(10 * MS)
+    assert c.result(cid) is None
+    c.elect(2)
+    c.run_for(10 * MS)
+    assert c.result(cid) == (Errors.NOT_LEADER_OR_FOLLOWER, -1)
