@@ -59,7 +59,8 @@ def test_send_to_unreachable_peer_is_dropped(tmp_path: Path) -> None:
     async def main() -> None:
         (dead_port,) = free_ports(1)
         book = {"ghost": ("127.0.0.1", dead_port)}
-        a = NodeHost("a", EchoNode, tmp_path / "a", book)
+        a = NodeHost("a", EchoNode, tmp_path / "a", book,
+                     transport_options={"backoff_min_s": 30.0, "backoff_max_s": 60.0})
         await a.start()
         try:
             a.runtime.send("ghost", RNPing(seq=1))
