@@ -112,8 +112,9 @@ def make_run(seed: int = 7, duration_s: int = 8, rate_per_s: int = 300) -> Synth
                         events=events, duration_us=duration_s * US_PER_S)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def run() -> SyntheticRun:
+    """One synthetic run shared by the tests that only read it (none may change it)."""
     return make_run()
 
 
