@@ -73,11 +73,11 @@ class Consumer(NodeBase):
                                  self._kick)
         self.subscriptions = SubscriptionState(config.auto_offset_reset)
         self.meter = CpuMeter(rt)
-        self.fetcher = Fetcher(rt, config, self.tracker, self.metadata, self.subscriptions,
-                               self.meter, self._error)
         self.offsets = OffsetFetcher(rt, self.tracker, self.metadata, self.subscriptions,
                                      config.isolation_level, config.retry_backoff_us,
                                      self._error)
+        self.fetcher = Fetcher(rt, config, self.tracker, self.metadata, self.subscriptions,
+                               self.meter, self._error, self.offsets.on_diverging)
         self.offset_source: OffsetSource | None = None
         self._errors: list[tuple[TopicPartition, str]] = []
         self._poll: PollCallback | None = None

@@ -3,7 +3,9 @@
 At most one Fetch is in flight per broker (as Kafka's Fetcher), covering every
 fetchable partition that broker leads and whose buffer is empty. Each carries the
 position's `current_leader_epoch`, so a deposed leader answers FENCED_LEADER_EPOCH
-instead of serving a log that may be diverging (KIP-320).
+instead of serving a log that may be diverging (KIP-320), and the epoch of the last
+fetched record (`last_fetched_epoch`), so the leader can answer a diverging epoch
+when our log was truncated under us; offset_fetcher.py judges that.
 
 Parsing follows Kafka's client: whole batches only (a partial batch at the end of the
 data is dropped, it is fetched again next time); records before the position (a
@@ -22,7 +24,12 @@ from simlog.client.config import ConsumerConfig
 from simlog.client.costs import CpuMeter
 from simlog.client.metadata import Metadata, TopicPartition
 from simlog.client.network import RequestTracker
-from simlog.client.subscription import AWAIT_VALIDATION, FETCHING, SubscriptionState
+from simlog.client.subscription import (
+    AWAIT_VALIDATION,
+    FETCHING,
+    FetchPosition,
+    SubscriptionState,
+)
 from simlog.protocol.errors import Errors
 from simlog.protocol.fetch import (
     CONSUMER_REPLICA_ID,
@@ -67,7 +74,9 @@ class Buffer:
 class Fetcher:
     def __init__(self, rt: Runtime, cfg: ConsumerConfig, tracker: RequestTracker,
                  metadata: Metadata, subs: SubscriptionState, meter: CpuMeter,
-                 on_error: Callable[[TopicPartition, str], None]) -> None:
+                 on_error: Callable[[TopicPartition, str], None],
+                 on_diverging: Callable[[TopicPartition, FetchPosition, int, int], None],
+                 ) -> None:
         self.rt = rt
         self.cfg = cfg
         self.tracker = tracker
@@ -75,6 +84,7 @@ class Fetcher:
         self.subs = subs
         self.meter = meter
         self.on_error = on_error
+        self.on_diverging = on_diverging
         self.buffers: dict[TopicPartition, Buffer] = {}
         self._hosts_in_flight: set[str] = set()
         self.fetches_sent = 0
@@ -103,14 +113,15 @@ class Fetcher:
 
     def _send(self, host: str, tps: list[TopicPartition]) -> None:
         by_topic: dict[str, list[FetchPartition]] = {}
-        sent: list[tuple[TopicPartition, int]] = []
+        sent: list[tuple[TopicPartition, FetchPosition]] = []
         for tp in tps:
             pos = self.subs.assignment[tp].position
             assert pos is not None
-            sent.append((tp, pos.offset))
+            sent.append((tp, pos))
             by_topic.setdefault(tp[0], []).append(FetchPartition(
                 partition=tp[1], fetch_offset=pos.offset,
                 current_leader_epoch=pos.current_leader_epoch,
+                last_fetched_epoch=pos.offset_epoch,
                 partition_max_bytes=self.cfg.max_partition_fetch_bytes))
         req = FetchRequest(
             correlation_id=self.tracker.next_correlation_id(), replica_id=CONSUMER_REPLICA_ID,
@@ -124,7 +135,7 @@ class Fetcher:
         self.tracker.send(host, req, lambda resp: self._on_response(host, sent, resp),
                           timeout_us=self.cfg.request_timeout_us + self.cfg.fetch_max_wait_us)
 
-    def _on_response(self, host: str, sent: list[tuple[TopicPartition, int]],
+    def _on_response(self, host: str, sent: list[tuple[TopicPartition, FetchPosition]],
                      resp: Message | None) -> None:
         self._hosts_in_flight.discard(host)
         if not isinstance(resp, FetchResponse):
@@ -134,17 +145,21 @@ class Fetcher:
         for t in resp.responses:
             for p in t.partitions:
                 answers[(t.topic, p.partition_index)] = p
-        for tp, offset in sent:
+        for tp, pos in sent:
             s = self.subs.get(tp)
             p = answers.get(tp)
-            if s is None or p is None or s.state != FETCHING or s.position is None \
-                    or s.position.offset != offset:
+            if s is None or p is None or s.state != FETCHING or s.position != pos:
                 continue  # unassigned, or the position moved: stale data
-            self._on_partition(tp, offset, p)
+            self._on_partition(tp, pos, p)
 
-    def _on_partition(self, tp: TopicPartition, offset: int, p: FetchPartitionResponse) -> None:
+    def _on_partition(self, tp: TopicPartition, pos: FetchPosition,
+                      p: FetchPartitionResponse) -> None:
         s = self.subs.assignment[tp]
         err = p.error_code
+        offset = pos.offset
+        if err == Errors.NONE and p.diverging_epoch is not None:
+            self.on_diverging(tp, pos, p.diverging_epoch.epoch, p.diverging_epoch.end_offset)
+            return
         if err == Errors.NONE:
             s.high_watermark = p.high_watermark
             s.log_start_offset = p.log_start_offset

@@ -8,7 +8,9 @@ leader where the epoch of its last consumed record ended. If that end offset is 
 the position, the log the consumer read was truncated under it (an unclean election,
 or data that never reached the new leader): the consumer moves back to the end
 offset when a reset policy exists, as Kafka does, or fails the partition under
-`auto.offset.reset=none` (LogTruncationException). Either way the event is recorded
+`auto.offset.reset=none` (LogTruncationException). A Fetch that carries the epoch of
+the last fetched record may be answered with a diverging epoch instead (Fetch v12+,
+what a Kafka 4 consumer sends); it is judged the same way. Either way it is recorded
 in `truncations` and the trace, so a run can show it.
 """
 
@@ -197,6 +199,23 @@ class OffsetFetcher:
                 self._truncated(tp, pos, p.end_offset, p.leader_epoch)
             else:
                 s.state = FETCHING
+
+    def on_diverging(self, tp: TopicPartition, pos: FetchPosition, epoch: int,
+                     end_offset: int) -> None:
+        """A Fetch answered with a diverging epoch (the leader's log ends our last
+        fetched epoch at end_offset): the same judgement as a validation answer."""
+        s = self.subs.get(tp)
+        if s is None or s.position != pos:
+            return
+        if epoch < 0 or end_offset < 0:
+            if not self.subs.request_reset(tp):
+                self.on_error(tp, "log truncation: leader has no epoch <= ours")
+        elif end_offset < pos.offset:
+            self._truncated(tp, pos, end_offset, epoch)
+        else:
+            # Our epoch is unknown there but nothing we read is gone: adopt its epoch
+            # so the next fetch does not diverge again.
+            s.position = FetchPosition(pos.offset, epoch, pos.current_leader_epoch)
 
     def _truncated(self, tp: TopicPartition, pos: FetchPosition, end_offset: int,
                    end_epoch: int) -> None:

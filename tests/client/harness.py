@@ -372,6 +372,13 @@ class FakeBroker(NodeBase):
                     parts.append(FetchPartitionResponse(partition_index=fp.partition,
                                                         error_code=err))
                     continue
+                if fp.last_fetched_epoch >= 0:
+                    epoch, end = part.end_of_epoch(fp.last_fetched_epoch)
+                    if epoch < fp.last_fetched_epoch or end < fp.fetch_offset:
+                        parts.append(FetchPartitionResponse(
+                            partition_index=fp.partition, high_watermark=part.end_offset,
+                            diverging_epoch=FetchEpochEndOffset(epoch=epoch, end_offset=end)))
+                        continue
                 if not part.log_start <= fp.fetch_offset <= part.end_offset:
                     parts.append(FetchPartitionResponse(partition_index=fp.partition,
                                                         error_code=Errors.OFFSET_OUT_OF_RANGE))
@@ -382,7 +389,6 @@ class FakeBroker(NodeBase):
                 parts.append(FetchPartitionResponse(
                     partition_index=fp.partition, high_watermark=part.end_offset,
                     last_stable_offset=part.end_offset, log_start_offset=part.log_start,
-                    diverging_epoch=None if fp.last_fetched_epoch < 0 else FetchEpochEndOffset(),
                     records=data))
             topics.append(FetchTopicResponse(topic=t.topic, partitions=tuple(parts)))
         return FetchResponse(correlation_id=req.correlation_id, responses=tuple(topics))

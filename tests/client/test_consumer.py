@@ -187,3 +187,39 @@ def test_poll_waits_for_records_then_returns_early() -> None:
     append(w, ["x"])
     w.run_for(1 * S)
     assert len(got) == 1 and ids(got[0]) == ["x"]
+
+
+def test_diverging_epoch_in_a_fetch_answer_is_judged_like_a_validation() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    for i in range(10):
+        append(w, [f"r{i}"])
+    assert len(poll(w, c).records) == 10
+    pos = c.subscriptions.assignment[TP].position
+    assert pos is not None and (pos.offset, pos.offset_epoch) == (10, 0)
+    c.offsets.on_diverging(TP, pos, 0, 12)  # nothing we read is gone
+    assert c.truncations == [] and c.position(TP) == 10
+    pos = c.subscriptions.assignment[TP].position
+    c.offsets.on_diverging(TP, pos, 0, 6)  # the leader ends epoch 0 at 6
+    assert c.position(TP) == 6 and c.truncations[0].end_offset == 6
+    stale = pos
+    c.offsets.on_diverging(TP, stale, 0, 2)  # an answer for an old position: ignored
+    assert c.position(TP) == 6 and len(c.truncations) == 1
+
+
+def test_fetches_carry_the_epoch_of_the_last_fetched_record() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    append(w, ["a"])
+    assert ids(poll(w, c)) == ["a"]
+    w.cluster.move_leader(TP, 1)  # same leader, epoch 1
+    append(w, ["b"])
+    assert ids(poll(w, c, 2 * S)) == ["b"]
+    w.run_for(100 * MS)
+    last = [m for _, src, _, m in w.net.log if src == "c1" and isinstance(m, FetchRequest)][-1]
+    part = last.topics[0].partitions[0]  # type: ignore[attr-defined]
+    assert (part.fetch_offset, part.last_fetched_epoch, part.current_leader_epoch) == (2, 1, 1)
