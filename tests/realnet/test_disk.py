@@ -210,7 +210,7 @@ def test_full_disk_fails_only_growing_writes(tmp_path: Path) -> None:
 def test_fsync_delay_holds_the_completion(tmp_path: Path) -> None:
     async def main() -> None:
         d = RealDisk(tmp_path)
-        d.set_fsync_delay(0.2)
+        d.set_fsync_delay(1.0)
         d.append("f", b"abc")
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -219,6 +219,6 @@ def test_fsync_delay_holds_the_completion(tmp_path: Path) -> None:
         await asyncio.sleep(0.1)
         assert not done.is_set() and d.synced_length("f") == 0  # not durable yet
         await asyncio.wait_for(done.wait(), 5)
-        assert loop.time() - t0 >= 0.2 and d.synced_length("f") == 3
+        assert loop.time() - t0 >= 1.0 and d.synced_length("f") == 3
 
     asyncio.run(main())
