@@ -4,7 +4,7 @@ each with the fault intervals shaded and labelled.
 Files are deterministic: figures are built with the object API on an Agg canvas (no
 pyplot, no display, no global backend switch), in matplotlib's default style whatever the
 user's matplotlibrc says, at a fixed size and dpi, and saved without the Software
-metadata (PNG output carries no date).
+metadata (PNG output carries no date; a fixed svg.hashsalt would keep SVG ids stable too).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import matplotlib.style
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ US_PER_S = 1_000_000
 FIGSIZE_IN = (10.0, 4.0)
 DPI = 100
 MAX_LINES = 12  # above this many series a plot shows min / median / max instead
+STABLE_RC = {"svg.hashsalt": "simlog", "path.simplify": True}  # no random SVG ids
 MARGINS = {"left": 0.11, "right": 0.98, "top": 0.8, "bottom": 0.13}
 LABEL_ROWS = 3
 FAULT_COLOURS = ("tab:red", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive")
@@ -55,7 +57,7 @@ def write_plots(plots_dir: str | Path, metrics: pd.DataFrame,
             metrics, "partition", "isr_size"), False),
     }
     written = []
-    with matplotlib.style.context("default"):
+    with matplotlib.style.context("default"), matplotlib.rc_context(STABLE_RC):
         for name in sorted(plans):
             title, ylabel, lines, bucketed = plans[name]
             path = plots_dir / name
