@@ -103,6 +103,7 @@ class ProducerConfig:
     buffer_memory: int = 33_554_432
     metadata_max_age_us: int = 300_000_000
     transaction_timeout_ms: int = 60_000
+    partitioner_ignore_keys: bool = False
 
     @classmethod
     def from_kafka(cls, settings: Mapping[str, Any]) -> ProducerConfig:
@@ -135,7 +136,12 @@ class ProducerConfig:
                 kw["buffer_memory"] = _int(value, key, 1)
             elif key == "transaction.timeout.ms":
                 kw["transaction_timeout_ms"] = _int(value, key)
-            elif key in _IGNORED:
+            elif key == "partitioner.ignore.keys":
+                kw["partitioner_ignore_keys"] = _bool(value, key)
+            elif key == "transactional.id":
+                if value is not None:
+                    raise ConfigError("transactional.id: transactions are not modelled yet")
+            elif key in _IGNORED or key in _GROUP_KEYS:
                 continue
             else:
                 raise ConfigError(f"unknown producer config {key!r}")
@@ -168,9 +174,16 @@ _PRODUCER_MS = {
     "max.block.ms": "max_block_us",
     "metadata.max.age.ms": "metadata_max_age_us",
 }
-# Accepted for compatibility with real client configs; no effect in the model.
-_IGNORED = frozenset({"client.id", "key.serializer", "value.serializer",
-                      "partitioner.adaptive.partitioning.enable", "group.id"})
+# Kafka client keys accepted (a scenario may pass Kafka's full defaults) with no
+# effect in the model: connections are not modelled, nor adaptive partitioning.
+_IGNORED = frozenset({
+    "client.id", "key.serializer", "value.serializer", "key.deserializer",
+    "value.deserializer", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
+    "connections.max.idle.ms", "partitioner.adaptive.partitioning.enable",
+    "partitioner.availability.timeout.ms", "compression.gzip.level",
+    "compression.lz4.level", "compression.zstd.level", "allow.auto.create.topics",
+    "default.api.timeout.ms", "retry.backoff.max.ms",
+})
 
 AUTO_OFFSET_RESET = ("latest", "earliest", "none")
 
@@ -248,7 +261,7 @@ _CONSUMER_MS = {
     "metadata.max.age.ms": "metadata_max_age_us",
 }
 _GROUP_KEYS = frozenset({
-    "enable.auto.commit", "auto.commit.interval.ms", "session.timeout.ms",
+    "group.id", "enable.auto.commit", "auto.commit.interval.ms", "session.timeout.ms",
     "heartbeat.interval.ms", "max.poll.interval.ms", "partition.assignment.strategy",
     "group.instance.id", "group.protocol", "rebalance.timeout.ms",
 })

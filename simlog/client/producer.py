@@ -237,7 +237,7 @@ class Producer(NodeBase):
                                                   reason="partition out of range"))
                 return None
             partition = w.partition
-        elif w.record.key is not None:
+        elif w.record.key is not None and not self.config.partitioner_ignore_keys:
             partition = partition_for_key(w.record.key, count)
         else:
             partition = self.sticky.partition(w.topic, count,
@@ -246,7 +246,7 @@ class Producer(NodeBase):
                                         PendingRecord(w.record, w.size, w.on_complete),
                                         self.rt.now())
         self.sender.buffered_bytes += w.size
-        if w.partition is None and w.record.key is None:
+        if w.partition is None and (w.record.key is None or self.config.partitioner_ignore_keys):
             self.sticky.on_append(w.topic, partition, w.size)
         return batch
 

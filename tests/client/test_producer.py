@@ -452,3 +452,15 @@ def test_expired_batch_of_unknown_fate_resolves_without_duplicating_later_batche
     assert res["p1-0"].status == "info" and res["p1-1"].status == "ok"
     assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
     assert p.idempotence is not None and p.idempotence.producer_epoch == 0
+
+
+def test_partitioner_ignore_keys_makes_keyed_records_sticky() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 6)
+    p, res = make(w, **{"linger.ms": 50, "partitioner.ignore.keys": True})
+    w.run_for(10 * MS)
+    for i in range(12):
+        p.send("orders", b"v", key=b"k%d" % i,
+               on_complete=lambda r, i=i: res.__setitem__(str(i), r))
+    w.run_for(1 * S)
+    assert len(res) == 12 and len({r.partition for r in res.values()}) == 1
