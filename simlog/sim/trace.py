@@ -9,8 +9,8 @@ the events, never on when it was read or flushed.
 
 Hot paths append to `buf` directly (a bound `list.append`, the cheapest call there
 is); the World calls `flush()` now and then, which hashes whole blocks only.
-With record=True the events are also kept as dicts {time_us, node, kind, fields}
-for events.jsonl (built at flush time).
+With record=True the events are also kept (`raw_events`, flat tuples) and offered as
+dicts {time_us, node, kind, fields} for events.jsonl (`events`, built on demand).
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ _encoder = msgspec.msgpack.Encoder()
 
 
 class Trace:
-    __slots__ = ("_events", "_hash", "append", "buf", "count", "record")
+    __slots__ = ("_events", "_hash", "_kept", "append", "buf", "count", "record")
 
     def __init__(self, record: bool = False) -> None:
         self._hash = hashlib.blake2b(digest_size=16)
         self.buf: list[tuple[Any, ...]] = []
         self.append = self.buf.append  # add one flat event (time_us, node, kind, *fields)
         self.record = record
-        self._events: list[dict[str, Any]] = []
+        self._kept: list[tuple[Any, ...]] = []  # hashed events, kept when record=True
+        self._events: list[dict[str, Any]] = []  # _kept as dicts, converted on demand
         self.count = 0
 
     def add(self, time_us: int, node: str, kind: str, fields: tuple[Any, ...] = ()) -> None:
@@ -46,25 +47,33 @@ class Trace:
             return
         whole = len(buf) - len(buf) % BLOCK
         if self.record:
-            self._keep(buf[:whole])
+            self._kept.extend(buf[:whole])
         for i in range(0, whole, BLOCK):
             self._hash.update(_encoder.encode(buf[i:i + BLOCK]))
         self.count += whole
         del buf[:whole]
 
-    def _keep(self, events: list[tuple[Any, ...]]) -> None:
-        self._events.extend({"time_us": e[0], "node": e[1], "kind": e[2], "fields": list(e[3:])}
-                            for e in events)
+    @staticmethod
+    def _as_dict(e: tuple[Any, ...]) -> dict[str, Any]:
+        return {"time_us": e[0], "node": e[1], "kind": e[2], "fields": list(e[3:])}
+
+    @property
+    def raw_events(self) -> list[tuple[Any, ...]]:
+        """Every event so far as its flat tuple (only with record=True); cheap."""
+        self.flush()
+        return self._kept + self.buf if self.record else []
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        """Every event so far as a dict (only with record=True)."""
+        """Every event so far as a dict (only with record=True). Dicts are built on
+        demand, once per event, not on the hot path."""
         self.flush()
         if not self.record:
             return []
-        tail = [{"time_us": e[0], "node": e[1], "kind": e[2], "fields": list(e[3:])}
-                for e in self.buf]
-        return self._events + tail
+        done = self._events
+        if len(done) < len(self._kept):
+            done.extend(map(self._as_dict, self._kept[len(done):]))
+        return done + [self._as_dict(e) for e in self.buf]
 
     @property
     def hexdigest(self) -> str:

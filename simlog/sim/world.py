@@ -327,7 +327,13 @@ class World:
 
     @property
     def events(self) -> list[dict[str, Any]]:
+        """Every event as {time_us, node, kind, fields} (record_events=True only)."""
         return self.trace.events
+
+    @property
+    def raw_events(self) -> list[tuple[Any, ...]]:
+        """Every event as a flat tuple (time_us, node, kind, *fields); cheaper."""
+        return self.trace.raw_events
 
     def stats(self) -> dict[str, Any]:
         """Counters for summaries: events, deliveries, drops by reason, per-node."""

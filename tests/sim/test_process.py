@@ -337,3 +337,15 @@ def test_restarted_node_is_not_held_up_by_its_previous_incarnation() -> None:
     times = [t for *_, t in w.node("b").arrivals]
     assert w.node("b").seqs_from("a") == [10, 11, 12]
     assert times[-1] < 20_000
+
+
+def test_events_list_is_complete_across_blocks_and_matches_raw() -> None:
+    w = World(2, record_events=True)
+    w.add_node("n1", counter_factory(["n1"], interval_us=1_000))
+    w.run(1_500_000)  # > 3000 events: several hashed blocks plus a partial one
+    first = w.events
+    assert len(first) == len(w.trace) > 3_000
+    assert [tuple([e["time_us"], e["node"], e["kind"], *e["fields"]]) for e in first] \
+        == w.raw_events
+    w.run_for(10_000)
+    assert w.events[:len(first)] == first and len(w.events) > len(first)
