@@ -175,16 +175,12 @@ class SimDisk:
         self._lru_chunks = max(1, self.params.page_cache_bytes // self.params.page_chunk_bytes)
         self._mem_acc = 0
         self._read_acc = 0
+        self._chunk_bytes = self.params.page_chunk_bytes
+        self._memory_bytes_per_s = self.params.memory_bytes_per_s
         self.stats = {"writes": 0, "bytes_written": 0, "reads": 0, "bytes_read": 0,
                       "read_miss_bytes": 0, "fsyncs": 0, "fsync_bytes": 0, "no_space": 0}
 
     # ------------------------------------------------------------------ costs
-
-    def _charge_memory(self, nbytes: int) -> None:
-        self._mem_acc += nbytes * US_PER_S
-        cost, self._mem_acc = divmod(self._mem_acc, self.params.memory_bytes_per_s)
-        if cost:
-            self.host.charge(cost)
 
     def _charge_read_miss(self, nbytes: int) -> None:
         self._read_acc += nbytes * US_PER_S * self._slow_ppm // PPM
@@ -196,24 +192,38 @@ class SimDisk:
         """Mark the chunks of [offset, offset+length) recently used; charge their cost."""
         if length <= 0:
             return
-        chunk = self.params.page_chunk_bytes
+        chunk = self._chunk_bytes
         lru = self._lru
         first = offset // chunk
         last = (offset + length - 1) // chunk
         miss_bytes = 0
-        for idx in range(first, last + 1):
-            key = (f.ino, idx)
+        if first == last:  # the common case: one chunk
+            key = (f.ino, first)
             if key in lru:
                 lru.move_to_end(key)
             else:
                 lru[key] = None
                 if not write:
-                    lo = max(offset, idx * chunk)
-                    hi = min(offset + length, (idx + 1) * chunk)
-                    miss_bytes += hi - lo
+                    miss_bytes = length
                 if len(lru) > self._lru_chunks:
                     lru.popitem(last=False)
-        self._charge_memory(length - miss_bytes)
+        else:
+            for idx in range(first, last + 1):
+                key = (f.ino, idx)
+                if key in lru:
+                    lru.move_to_end(key)
+                else:
+                    lru[key] = None
+                    if not write:
+                        lo = max(offset, idx * chunk)
+                        hi = min(offset + length, (idx + 1) * chunk)
+                        miss_bytes += hi - lo
+                    if len(lru) > self._lru_chunks:
+                        lru.popitem(last=False)
+        acc = self._mem_acc + (length - miss_bytes) * US_PER_S
+        cost, self._mem_acc = divmod(acc, self._memory_bytes_per_s)
+        if cost:
+            self.host.charge(cost)
         if miss_bytes:
             self.stats["read_miss_bytes"] += miss_bytes
             self._charge_read_miss(miss_bytes)
@@ -292,7 +302,8 @@ class SimDisk:
             return DiskError(DiskError.NOT_FOUND, path)
         if offset < 0 or length < 0:
             return DiskError(DiskError.IO_ERROR, path, f"bad range {offset}+{length}")
-        data = bytes(f.cache[offset:offset + length])
+        with memoryview(f.cache) as view:  # one copy, not two
+            data = bytes(view[offset:offset + length])
         self.stats["reads"] += 1
         self.stats["bytes_read"] += len(data)
         self._touch(f, offset, len(data), False)
