@@ -175,6 +175,10 @@ class Fetcher:
             return
         if err.invalidates_metadata or err == Errors.UNKNOWN_LEADER_EPOCH:
             self.metadata.request_update()
+            hint = p.current_leader
+            if hint is not None and hint.leader_id >= 0 and self.metadata.hint_leader(
+                    tp, hint.leader_id, hint.leader_epoch):
+                s.next_attempt_us = 0  # the new leader is known: no need to back off
             if err == Errors.FENCED_LEADER_EPOCH and s.position is not None \
                     and s.position.offset_epoch >= 0:
                 s.state = AWAIT_VALIDATION  # validate once metadata names the new leader

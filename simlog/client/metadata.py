@@ -71,6 +71,16 @@ class Metadata:
     def hosts(self) -> list[str]:
         return sorted(set(self.brokers.values())) or list(self.bootstrap)
 
+    def hint_leader(self, tp: TopicPartition, leader_id: int, leader_epoch: int) -> bool:
+        """A broker named the current leader in an error answer (KIP-951's
+        CurrentLeader). Taken only if its epoch is newer and the broker is known, so
+        the client can retry at once; True if the leader changed."""
+        old = self.partitions.get(tp)
+        if old is None or leader_epoch <= old.leader_epoch or leader_id not in self.brokers:
+            return False
+        self.partitions[tp] = PartitionInfo(leader_id, leader_epoch, old.replicas, old.isr)
+        return True
+
     # --- refresh -------------------------------------------------------------
     def add_topics(self, topics: Iterable[str]) -> None:
         new = set(topics) - self.topics

@@ -37,5 +37,16 @@ class SendResult:
     def ok(self) -> bool:
         return self.status == OK
 
+    def history_value(self, record_id: str) -> dict[str, object]:
+        """The `value` of this send's completion in history.jsonl (SCENARIOS.md)."""
+        value: dict[str, object] = {"id": record_id, "topic": self.topic}
+        if self.partition is not None:
+            value["partition"] = self.partition
+        if self.offset is not None:
+            value["offset"] = self.offset
+        if self.status != OK:
+            value["error"] = self.error.name if self.error is not None else self.reason
+        return value
+
 
 __all__ = ["FAIL", "INFO", "OK", "SendResult"]

@@ -27,6 +27,7 @@ from typing import Any
 from simlog.protocol.errors import Errors
 from simlog.protocol.fetch import (
     FetchEpochEndOffset,
+    FetchLeaderIdAndEpoch,
     FetchPartitionResponse,
     FetchRequest,
     FetchResponse,
@@ -238,6 +239,8 @@ class FakeCluster:
         self.parts: dict[tuple[str, int], PartitionState] = {}
         self.produce_errors: dict[tuple[str, int], list[Errors]] = {}
         self.next_producer_id = 1000
+        # When set, Metadata answers show these leaders (epoch -1): stale metadata.
+        self.frozen_leaders: dict[tuple[str, int], int] | None = None
         self.brokers: dict[int, FakeBroker] = {}
         for bid in self.broker_ids:
             self.brokers[bid] = world.add_node(
@@ -278,9 +281,12 @@ class FakeBroker(NodeBase):
                 topics.append(MetadataResponseTopic(name=name,
                                                     error_code=Errors.UNKNOWN_TOPIC_OR_PARTITION))
                 continue
+            view = c.frozen_leaders or {}
             parts = tuple(
-                MetadataResponsePartition(partition_index=p, leader_id=c.parts[(name, p)].leader,
-                                          leader_epoch=c.parts[(name, p)].epoch,
+                MetadataResponsePartition(partition_index=p,
+                                          leader_id=view.get((name, p), c.parts[(name, p)].leader),
+                                          leader_epoch=c.parts[(name, p)].epoch
+                                          if (name, p) not in view else -1,
                                           replica_nodes=tuple(c.broker_ids),
                                           isr_nodes=tuple(c.broker_ids))
                 for p in range(c.topics[name]))
@@ -369,8 +375,10 @@ class FakeBroker(NodeBase):
                 part = self.cluster.parts[(t.topic, fp.partition)]
                 err = self._check_epoch(part, fp.current_leader_epoch)
                 if err != Errors.NONE:
-                    parts.append(FetchPartitionResponse(partition_index=fp.partition,
-                                                        error_code=err))
+                    parts.append(FetchPartitionResponse(
+                        partition_index=fp.partition, error_code=err,
+                        current_leader=FetchLeaderIdAndEpoch(leader_id=part.leader,
+                                                             leader_epoch=part.epoch)))
                     continue
                 if fp.last_fetched_epoch >= 0:
                     epoch, end = part.end_of_epoch(fp.last_fetched_epoch)

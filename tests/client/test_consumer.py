@@ -223,3 +223,18 @@ def test_fetches_carry_the_epoch_of_the_last_fetched_record() -> None:
     last = [m for _, src, _, m in w.net.log if src == "c1" and isinstance(m, FetchRequest)][-1]
     part = last.topics[0].partitions[0]  # type: ignore[attr-defined]
     assert (part.fetch_offset, part.last_fetched_epoch, part.current_leader_epoch) == (2, 1, 1)
+
+
+def test_current_leader_hint_in_a_fetch_error_redirects_the_consumer() -> None:
+    """Metadata stays stale (it still names b1), so only the CurrentLeader hint in
+    b1's NOT_LEADER_OR_FOLLOWER answer can lead the consumer to b2 (KIP-951)."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    append(w, ["a"])
+    assert ids(poll(w, c)) == ["a"]
+    w.cluster.frozen_leaders = {TP: 1}
+    w.cluster.move_leader(TP, 2)
+    append(w, ["b"])
+    assert ids(poll(w, c, 2 * S)) == ["b"]

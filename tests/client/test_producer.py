@@ -464,3 +464,12 @@ def test_partitioner_ignore_keys_makes_keyed_records_sticky() -> None:
                on_complete=lambda r, i=i: res.__setitem__(str(i), r))
     w.run_for(1 * S)
     assert len(res) == 12 and len({r.partition for r in res.values()}) == 1
+
+
+def test_send_results_render_as_history_values() -> None:
+    ok = SendResult("ok", "orders", 3, 811)
+    assert ok.history_value("p1-42") == {"id": "p1-42", "topic": "orders", "partition": 3,
+                                         "offset": 811}
+    info = SendResult("info", "orders", 3, None, Errors.REQUEST_TIMED_OUT, "expired")
+    assert info.history_value("p1-43") == {"id": "p1-43", "topic": "orders", "partition": 3,
+                                           "error": "REQUEST_TIMED_OUT"}
