@@ -277,8 +277,11 @@ def render(summary: Mapping[str, Any], console: Console) -> None:
         table.add_row(f"check {escape(name)}",
                       f"[{colour}]{check['result']}[/]{escape(count + witness)}")
     latency = summary["latency_ms"]
-    table.add_row("produced / acked / lost",
-                  f"{summary['produced']} / {summary['acked']} / {summary['lost']}")
+    lost = "-" if summary["lost"] is None else f"{summary['lost']:,}"
+    table.add_row("sent / acked / failed / unknown",
+                  " / ".join(f"{summary.get(name) or 0:,}"
+                             for name in ("produced", "acked", "failed", "unknown")))
+    table.add_row("lost (acked, then missing)", lost)
     table.add_row("throughput", f"{summary['throughput_msgs_per_s']:,.1f} msg/s")
     table.add_row("ack latency p50 / p99 / p999",
                   " / ".join(ms_text(latency[label]) for label in ("p50", "p99", "p999")))
@@ -286,6 +289,8 @@ def render(summary: Mapping[str, Any], console: Console) -> None:
     table.add_row("max consumer lag", "no consumers" if lag is None else f"{lag:,}")
     table.add_row("leader elections", str(summary["leader_elections"]))
     table.add_row("unavailable (no leader)", ms_text(summary["unavailable_ms"]))
+    if summary.get("longest_ack_gap_ms") is not None:
+        table.add_row("longest time without an ack", ms_text(summary["longest_ack_gap_ms"]))
     speed = summary.get("sim_seconds_per_wall_second")
     speed_text = f" ({speed:g} sim s per wall s)" if speed else ""
     table.add_row("simulated / wall time",

@@ -161,6 +161,7 @@ def test_render_shows_checks_in_colour_and_the_figures(run):
     render(summary, console)
     plain = console.export_text()
     for text in ("check lost_writes", "check order", "9f2c", "msg/s", "leader elections",
+                 f"{summary['produced']:,} / {summary['acked']:,} / {summary['failed']:,}",
                  "unavailable", "isolate leader(orders/0)", f"{summary['latency_ms']['p99']:,.3f}"):
         assert text in plain, text
     console = Console(record=True, width=140, force_terminal=True, color_system="standard")
