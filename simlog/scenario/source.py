@@ -68,6 +68,9 @@ class Source:
                                                 "not allowed in YAML") from None
         except YAMLError as err:
             raise ScenarioError(file, None, (), f"YAML error: {err}") from None
+        except Exception as err:  # ruamel's own slips on odd input ('._'): still one line
+            raise ScenarioError(file, None, (), f"YAML error: cannot read a value "
+                                                f"({type(err).__name__}: {err})") from None
         if tree is None:
             raise ScenarioError(file, 1, (), "the file is empty (expected a scenario mapping "
                                              "with at least name and duration)")

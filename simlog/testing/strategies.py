@@ -297,9 +297,10 @@ def to_yaml(raw: dict[str, Any], comment: str | None = None) -> str:
     for key, value in raw.items():
         if isinstance(value, list) and value and isinstance(value[0], dict):
             doc[key] = CommentedSeq(_flow(v) for v in value)
-        elif key == "workload":
+        elif key == "workload" and isinstance(value, dict):
             doc[key] = CommentedMap(
-                (k, CommentedSeq(_flow(v) for v in items)) for k, items in value.items())
+                (k, CommentedSeq(_flow(v) for v in items) if isinstance(items, list)
+                 else _flow(items)) for k, items in value.items())
         else:
             doc[key] = _flow(value)
     yaml = YAML()

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from simlog.scenario.errors import ScenarioError
@@ -68,6 +68,8 @@ def _assert_one_line_error(text: str) -> None:
 @settings(max_examples=max(10, settings.default.max_examples // 4))
 @given(st.lists(st.tuples(st.sampled_from(PATHS), st.sampled_from(["replace", "delete", "add"]),
                           junk), min_size=1, max_size=3))
+@example([(("workload", "consumers"), "replace", None)])
+@example([(("faults", 17, "add_broker"), "replace", None)])
 def test_mutated_valid_file_loads_or_fails_in_one_line(mutations):
     data = BASE
     for path, how, value in mutations:
@@ -79,6 +81,8 @@ def test_mutated_valid_file_loads_or_fails_in_one_line(mutations):
 
 
 @given(st.text(max_size=200))
+@example("._")       # ruamel itself raises ValueError here
+@example("\x1f")     # a reader error, not a syntax error
 def test_arbitrary_text_fails_in_one_line(text):
     _assert_one_line_error(text)
 
