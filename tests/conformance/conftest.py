@@ -7,6 +7,7 @@ needs and nothing world-specific:
     write(value)  read(start) -> (commit, values) | None   acked_values()
     crash(node, power_loss=False)  restart(node)  pause(node)  resume(node)
     slow_fsync(node, seconds)  disk_full(node, full)  append_to_log(node, data)
+    set_clock(node, offset_us, drift)
     wait_until(cond, timeout_s) -> bool   sleep(s)   events(node, kind)   log(node)
 
 - `SimCluster` drives `simlog.sim.World`: time is simulated, waits advance the world.
@@ -63,6 +64,10 @@ class Cluster:
         """Make each of node's fsyncs take about `seconds` (0: back to normal)."""
         raise NotImplementedError
     def disk_full(self, node: str, full: bool = True) -> None: raise NotImplementedError
+    def set_clock(self, node: str, offset_us: int | None = None,
+                  drift: float | None = None) -> None:
+        """Skew node's clock: local = true + offset_us from now on; drift 0.5 = 50% fast."""
+        raise NotImplementedError
     def append_to_log(self, node: str, data: bytes) -> None:
         """Write raw bytes at the end of a (crashed) node's log file: a torn write."""
         raise NotImplementedError
@@ -186,6 +191,10 @@ class SimCluster(Cluster):
     def append_to_log(self, node: str, data: bytes) -> None:
         self.world.disk(node).append(LOG_PATH, data)
 
+    def set_clock(self, node: str, offset_us: int | None = None,
+                  drift: float | None = None) -> None:
+        self.world.set_clock(node, offset_us=offset_us, drift=drift)
+
     def sleep(self, seconds: float) -> None:
         self.world.run_for(round(seconds * US_PER_S))
 
@@ -302,6 +311,12 @@ class RealCluster(Cluster):
 
     def disk_full(self, node: str, full: bool = True) -> None:
         self.procs[node].set_faults(disk_full=full)
+
+    def set_clock(self, node: str, offset_us: int | None = None,
+                  drift: float | None = None) -> None:
+        faults = {k: v for k, v in (("clock_offset_us", offset_us), ("clock_drift", drift))
+                  if v is not None}
+        self.procs[node].set_faults(**faults)
 
     def append_to_log(self, node: str, data: bytes) -> None:
         assert not self.procs[node].running, "only while crashed"

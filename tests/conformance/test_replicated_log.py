@@ -190,3 +190,17 @@ def test_a_torn_tail_is_cut_on_recovery(cluster) -> None:
     assert cluster.events("n2", "recovered")[-1]["entries"] == 6
     assert cluster.write_all(values("u", 2), SETTLE_S)
     assert cluster.wait_until(lambda: cluster.log("n2") == written + values("u", 2), SETTLE_S)
+
+
+def test_clock_skew_changes_when_a_dead_leader_is_noticed_not_whether(cluster) -> None:
+    # n2's clock is an hour behind and runs four times too fast: heartbeats still
+    # keep it quiet, and its leader timeout passes in a quarter of the real time.
+    cluster.set_clock("n2", offset_us=-3_600_000_000, drift=3.0)
+    assert cluster.write_all(values("k", 3), SETTLE_S)
+    cluster.sleep(1.0)
+    assert cluster.events("n2", "leader_suspected") == []
+    cluster.crash("n1")
+    assert cluster.wait_until(lambda: cluster.events("n2", "leader_suspected"), SETTLE_S)
+    assert cluster.events("n3", "leader_suspected") == []  # its own clock is not there yet
+    assert cluster.wait_until(lambda: cluster.events("n3", "leader_suspected"), SETTLE_S)
+    assert cluster.log("n2") == values("k", 3)
