@@ -97,8 +97,9 @@ class SimRuntime:
             timer._active = False
             return timer
         base = host.cursor_us if host.in_handler else host.env._now
+        delay_us = int(delay_us)  # a float must never reach the schedule
         if host.clock.drift_ppb:
-            delay_us = host.clock.to_global_delay(int(delay_us))
+            delay_us = host.clock.to_global_delay(delay_us)
         host.at(base + (delay_us if delay_us > 0 else 0), host.timer_due, timer)
         return timer
 
