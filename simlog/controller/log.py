@@ -76,6 +76,7 @@ class RaftLog:
         self._roll = False
         self._dirty: set[str] = set()
         self._generation = 0  # bumped by truncation: stale fsync completions are ignored
+        self._inflight = 0  # flushes in progress
         self._epochs: list[tuple[int, int]] = []  # (epoch, first offset) in the log
 
     # -- queries -------------------------------------------------------------------
@@ -181,8 +182,6 @@ class RaftLog:
         for path in paths:
             self.disk.fsync(path, done)
 
-    _inflight = 0
-
     def truncate_to(self, offset: int) -> None:
         """Remove every entry at or above offset (offset >= start_offset). Durable on
         return (truncate and delete are metadata calls)."""
@@ -279,7 +278,6 @@ class RaftLog:
             if isinstance(data, DiskError):
                 data = b""
             pos = 0
-            kept_any = False
             while True:
                 got = _unframe(data, pos)
                 if got is None:
@@ -294,15 +292,11 @@ class RaftLog:
                         break
                     self.entries.append(entry)
                     self._where.append((path, pos))
-                    kept_any = True
                 pos = nxt
             if pos < len(data):
                 self.disk.truncate(path, pos)
                 stop = True
-            if kept_any or base >= start_offset or self.segments:
-                self.segments.append((base, path))
-            else:
-                self.segments.append((base, path))
+            self.segments.append((base, path))  # wholly-old ones go at the next snapshot
         self._epochs = self._rebuild_epochs()
         self._roll = True
 

@@ -117,6 +117,8 @@ class KafkaRaftClient:
         self._fetch_target: str | None = None
         self._fetch_inflight = False
         self._fetch_blocked = False  # waiting for a snapshot download
+        self._fetch_correlation = 0
+        self._in_fetch_response = False  # become_* must not fetch while one is handled
         self._last_leader_contact_us = -1
         self._bootstrap_index = 0
         self._votes: set[str] = set()
@@ -609,20 +611,23 @@ class KafkaRaftClient:
                     return self._fetch_response(cid, diverging_epoch=found[0],
                                                 diverging_end_offset=found[1])
             if snap is not None:
-                return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
+                return self._fetch_response(cid, snapshot_end_offset=snap[0],
+                                            snapshot_epoch=snap[1])
             return self._fetch_response(cid, diverging_epoch=0, diverging_end_offset=0)
         if fetch_offset == 0:
             return None
         found = self.log.end_offset_for_epoch(last_epoch)
         if found is None:
             if snap is not None:
-                return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
+                return self._fetch_response(cid, snapshot_end_offset=snap[0],
+                                            snapshot_epoch=snap[1])
             return self._fetch_response(cid, diverging_epoch=0, diverging_end_offset=0)
         epoch, end = found
         if epoch == last_epoch and fetch_offset <= end:
             return None
-        if (end < self.log.start_offset or (end == self.log.start_offset
-                                           and epoch != self.log.start_epoch)) and snap is not None:
+        below_log = end < self.log.start_offset or (end == self.log.start_offset
+                                                    and epoch != self.log.start_epoch)
+        if below_log and snap is not None:
             return self._fetch_response(cid, snapshot_end_offset=snap[0], snapshot_epoch=snap[1])
         return self._fetch_response(cid, diverging_epoch=epoch, diverging_end_offset=end)
 
@@ -692,14 +697,16 @@ class KafkaRaftClient:
         self._fetch_inflight = True
         self._fetch_correlation += 1
         self.rt.send(target, QuorumFetchRequest(
-            correlation_id=self._fetch_correlation, replica_id=self.node_id, current_leader_epoch=self.epoch,
+            correlation_id=self._fetch_correlation, replica_id=self.node_id,
+            current_leader_epoch=self.epoch,
             fetch_offset=self.log.end_offset, last_fetched_epoch=self.log.last_epoch,
             max_wait_ms=self.cfg.fetch_max_wait_us // 1_000,
             max_records=self.cfg.fetch_max_records))
         if self._fetch_timer is not None:
             self._fetch_timer.cancel()
         self._fetch_timer = self.rt.set_timer(
-            self.cfg.request_timeout_us + self.cfg.fetch_max_wait_us, self._on_fetch_request_timeout)
+            self.cfg.request_timeout_us + self.cfg.fetch_max_wait_us,
+            self._on_fetch_request_timeout)
 
     def _on_fetch_request_timeout(self) -> None:
         self._fetch_timer = None
@@ -727,8 +734,6 @@ class KafkaRaftClient:
         finally:
             self._in_fetch_response = False
 
-    _in_fetch_response = False
-    _fetch_correlation = 0
 
     def _handle_fetch_response(self, src: str, resp: QuorumFetchResponse) -> None:
         if (src != self._fetch_target or not self._fetch_inflight or self.role == LEADER
