@@ -10,6 +10,7 @@ metadata (PNG output carries no date; a fixed svg.hashsalt would keep SVG ids st
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,26 +46,40 @@ def write_plots(plots_dir: str | Path, metrics: pd.DataFrame,
     if end_s is None:
         end_s = float(metrics["time_s"].max()) + 1.0 if len(metrics) else 1.0
     cluster = metrics[metrics["kind"] == "cluster"]
-    plans = {
-        "throughput.png": ("Throughput", "messages / s", series(
+    plots = {
+        "throughput.png": Plot("Throughput", "messages / s", series(
             cluster, {"acked_per_s": "acked", "send_attempts_per_s": "attempted",
-                      "send_failed_per_s": "failed", "send_info_per_s": "unknown"}), True),
-        "latency.png": ("Ack latency (sends acknowledged in each second)", "ms", series(
+                      "send_failed_per_s": "failed", "send_info_per_s": "unknown"}),
+            bucketed=True, integer=True),
+        "latency.png": Plot("Ack latency (sends acknowledged in each second)", "ms", series(
             cluster, {"ack_latency_p50_ms": "p50", "ack_latency_p99_ms": "p99",
-                      "ack_latency_p999_ms": "p999"}), True),
-        "consumer_lag.png": ("Consumer lag", "records behind", lag_series(metrics), False),
-        "isr_size.png": ("ISR size per partition (lines nudged apart)", "replicas in sync", per_entity(
-            metrics, "partition", "isr_size"), False),
+                      "ack_latency_p999_ms": "p999"}), bucketed=True),
+        "consumer_lag.png": Plot("Consumer lag", "records behind", lag_series(metrics),
+                                 integer=True),
+        "isr_size.png": Plot("ISR size per partition (lines nudged apart)", "replicas in sync",
+                             per_entity(metrics, "partition", "isr_size"), integer=True,
+                             nudge=True),
     }
     written = []
     with matplotlib.style.context("default"), matplotlib.rc_context(STABLE_RC):
-        for name in sorted(plans):
-            title, ylabel, lines, bucketed = plans[name]
-            path = plots_dir / name
-            draw(path, title, ylabel, lines, faults, end_s, bucketed,
-                 integer_offset=name == "isr_size.png")
-            written.append(path)
+        for name in sorted(plots):
+            draw(plots_dir / name, plots[name], faults, end_s)
+            written.append(plots_dir / name)
     return written
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One figure: lines by label; `bucketed` series hold each per-second value over
+    [t, t + 1); `integer` values get whole-number ticks; `nudge` shifts lines of small
+    integers (ISR sizes) apart so equal lines stay visible."""
+
+    title: str
+    ylabel: str
+    lines: Mapping[str, pd.Series]
+    bucketed: bool = False
+    integer: bool = False
+    nudge: bool = False
 
 
 def series(frame: pd.DataFrame, metrics: Mapping[str, str]) -> dict[str, pd.Series]:
@@ -100,19 +115,16 @@ def spread(table: pd.DataFrame) -> dict[str, pd.Series]:
             "median": table.median(axis=1), "min": table.min(axis=1)}
 
 
-def draw(path: Path, title: str, ylabel: str, lines: Mapping[str, pd.Series],
-         faults: list[Mapping[str, Any]], end_s: float, bucketed: bool,
-         integer_offset: bool = False) -> None:
-    """One figure: a line per series (steps over one-second buckets when bucketed), then
-    the faults shaded on top of the time axis. With integer_offset (small integer values
-    such as ISR sizes) lines are nudged apart so equal lines stay visible."""
+def draw(path: Path, plot: Plot, faults: list[Mapping[str, Any]], end_s: float) -> None:
+    """Draw one Plot, shade the faults, and save it as a PNG."""
     figure = Figure(figsize=FIGSIZE_IN, dpi=DPI)
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
+    lines = plot.lines
     for number, (label, values) in enumerate(lines.items()):
-        if integer_offset:
+        if plot.nudge:
             values = values - 0.04 * (number - (len(lines) - 1) / 2)
-        if bucketed and len(values):  # one value per second: hold it over [t, t + 1)
+        if plot.bucketed and len(values):  # one value per second: hold it over [t, t + 1)
             seconds = np.arange(values.index.min(), values.index.max() + 2.0)
             values = values.reindex(seconds)
             values.iloc[-1] = values.iloc[-2]
@@ -122,19 +134,18 @@ def draw(path: Path, title: str, ylabel: str, lines: Mapping[str, pd.Series],
         ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
                 color="grey")
     ax.set_xlim(0.0, end_s)
-    if lines and all(len(values) for values in lines.values()):
-        top = max(float(np.nanmax(values.to_numpy())) for values in lines.values())
-        ax.set_ylim(0.0, top * 1.1 if top > 0 else 1.0)
+    tops = [float(values.max()) for values in lines.values() if values.notna().any()]
+    ax.set_ylim(0.0, max(tops) * 1.1 if tops and max(tops) > 0 else 1.0)
     shade_faults(ax, faults, end_s)
-    ax.set_title(title, loc="left", pad=4 + 17 * min(len(faults), LABEL_ROWS))
+    ax.set_title(plot.title, loc="left", pad=4 + 17 * min(len(faults), LABEL_ROWS))
     ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel(ylabel)
-    if integer_offset:
+    ax.set_ylabel(plot.ylabel)
+    if plot.integer:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_formatter(FuncFormatter(tick_text))
     ax.grid(True, alpha=0.3)
     if lines:
-        ax.legend(loc="upper right", fontsize=8, ncols=min(len(lines), 4), framealpha=0.9)
+        ax.legend(loc="best", fontsize=8, ncols=min(len(lines), 4), framealpha=0.9)
     figure.subplots_adjust(**MARGINS)  # fixed, not tight_layout: that draws twice
     figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
 
