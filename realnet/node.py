@@ -10,15 +10,20 @@ SIGSTOP/SIGCONT pause and resume, and a restart is the same command over the sam
 dir. SIGTERM/SIGINT ask for a graceful stop (node.shutdown()); SIGUSR1 re-reads
 data_dir/faults.json (disk full, slow fsync, clock skew: see `NodeHost.apply_faults`). Once listening the
 process prints one line `READY <node id> <port>` on stdout. It exits 0 after the node
-halts, 2 on bad arguments.
+halts, 2 on bad arguments. With `--parent-pid` it dies with that parent (Linux
+PR_SET_PDEATHSIG, even while stopped, plus a check of its parent every second), so a
+test runner that is killed leaves no node behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import ctypes
 import importlib
 import logging
+import os
 import signal
 import sys
 
@@ -68,7 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clock-drift", type=float, default=0.0)
     p.add_argument("--halt-on-error", action="store_true")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--parent-pid", type=int, default=None,
+                   help="exit when this process (our parent) dies")
     return p
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> bool:
+    """Ask the kernel to SIGKILL us when our parent exits; False if it already has."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    return os.getppid() == parent_pid
+
+
+def _watch_parent(loop: asyncio.AbstractEventLoop, parent_pid: int) -> None:
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+    loop.call_later(1.0, _watch_parent, loop, parent_pid)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -81,6 +104,8 @@ async def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, host.shutdown_node)
     loop.add_signal_handler(signal.SIGUSR1, host.reload_faults)
+    if args.parent_pid is not None:
+        _watch_parent(loop, args.parent_pid)
     port = await host.start()
     print(f"READY {args.id} {port}", flush=True)
     assert host.halted is not None
@@ -96,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {args.id} %(name)s %(levelname)s %(message)s")
+    if args.parent_pid is not None and not die_with_parent(args.parent_pid):
+        return 0
     try:
         load_factory(args.factory)
         parse_peers(args.peers)

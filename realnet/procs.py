@@ -73,7 +73,8 @@ class NodeProcess:
                 "--port", str(self.port), "--peers", format_peers(self.peers),
                 "--data-dir", str(self.data_dir), "--factory", self.factory,
                 "--seed", str(self.seed), "--clock-offset-us", str(self.clock_offset_us),
-                "--clock-drift", str(self.clock_drift), *self.extra_args]
+                "--clock-drift", str(self.clock_drift), "--parent-pid", str(os.getpid()),
+                *self.extra_args]
 
     def start(self, timeout_s: float = 10.0) -> None:
         """Spawn and wait (bounded) for its READY line."""
