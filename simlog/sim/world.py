@@ -61,6 +61,7 @@ class World:
         self.steps = 0
         self._stopped = False
         self.fault_log: list[tuple[Any, ...]] = []  # (time_us, op, *args) of every fault
+        self._fault_tokens: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ scheduling
 
@@ -285,19 +286,33 @@ class World:
         self._fault("clock", node_id, offset_us, drift)
         self.hosts[node_id].clock.set(self.now_us, offset_us, drift)
 
+    def _timed(self, key: tuple[str, str], for_us: int | None, undo: Callable[[], None]) -> None:
+        """Undo a timed fault after for_us, unless a newer fault of the same kind on
+        the same node replaced it first (the newer one's own timer undoes it)."""
+        token = self._fault_tokens.get(key, 0) + 1
+        self._fault_tokens[key] = token
+        if for_us is not None:
+            def expire() -> None:
+                if self._fault_tokens.get(key) == token:
+                    self._fault(f"{key[0]}_end", key[1])
+                    undo()
+            self.call_later(for_us, expire)
+
     def slow_disk(self, node_id: str, factor: float, for_us: int | None = None) -> None:
+        """Multiply the node's fsync and read-miss times by factor (1: back to normal)."""
         self._fault("slow_disk", node_id, factor, for_us)
         disk = self.hosts[node_id].disk
         disk.set_slow(factor)
-        if for_us is not None:
-            self.call_later(for_us, lambda: disk.set_slow(1.0))
+        self._timed(("slow_disk", node_id), for_us, lambda: disk.set_slow(1.0))
 
     def disk_full(self, node_id: str, for_us: int | None = None, full: bool = True) -> None:
+        """Writes that need space fail with NO_SPACE (until for_us passes, or
+        disk_full(node, full=False))."""
         self._fault("disk_full", node_id, for_us, full)
         disk = self.hosts[node_id].disk
         disk.set_full(full)
-        if for_us is not None and full:
-            self.call_later(for_us, lambda: disk.set_full(False))
+        self._timed(("disk_full", node_id), for_us if full else None,
+                    lambda: disk.set_full(False))
 
     def corrupt(self, node_id: str, path: str, nbytes: int) -> list[int]:
         self._fault("corrupt", node_id, path, nbytes)

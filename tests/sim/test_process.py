@@ -349,3 +349,17 @@ def test_events_list_is_complete_across_blocks_and_matches_raw() -> None:
         == w.raw_events
     w.run_for(10_000)
     assert w.events[:len(first)] == first and len(w.events) > len(first)
+
+
+def test_a_newer_timed_disk_fault_is_not_undone_by_an_older_expiry() -> None:
+    w = probes("a")
+    w.slow_disk("a", 4, for_us=100_000)
+    w.run_for(50_000)
+    w.slow_disk("a", 8, for_us=100_000)  # replaces the first; lasts until 150 ms
+    w.run_for(60_000)
+    assert w.disk("a").slow_factor == 8
+    w.run_for(50_000)
+    assert w.disk("a").slow_factor == 1
+    w.disk_full("a", for_us=10_000)
+    w.disk_full("a", full=False)
+    assert not w.disk("a").full
