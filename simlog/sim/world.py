@@ -270,13 +270,16 @@ class World:
         host.call_in(do)
 
     def pause(self, node_id: str, for_us: int | None = None) -> None:
+        """Freeze the process (SIGSTOP, a GC pause): its events wait in its inbox.
+        With for_us it resumes by itself, unless resumed or paused again first."""
         self._fault("pause", node_id, for_us)
-        self.hosts[node_id].pause()
-        if for_us is not None:
-            self.call_later(for_us, lambda: self.resume(node_id))
+        host = self.hosts[node_id]
+        host.pause()
+        self._timed(("pause", node_id), for_us, host.resume)
 
     def resume(self, node_id: str) -> None:
         self._fault("resume", node_id)
+        self._timed(("pause", node_id), None, lambda: None)  # cancels a timed resume
         self.hosts[node_id].resume()
 
     def set_clock(self, node_id: str, offset_us: int | None = None,

@@ -363,3 +363,18 @@ def test_a_newer_timed_disk_fault_is_not_undone_by_an_older_expiry() -> None:
     w.disk_full("a", for_us=10_000)
     w.disk_full("a", full=False)
     assert not w.disk("a").full
+
+
+def test_an_old_timed_pause_does_not_end_a_newer_pause() -> None:
+    w = probes("a", "b")
+    w.pause("b", for_us=100_000)
+    w.run_for(10_000)
+    w.resume("b")
+    w.pause("b")  # indefinitely
+    w.run_for(200_000)
+    probe_send(w, "a", "b", 1)
+    w.run_for(10_000)
+    assert w.node("b").arrivals == []
+    w.resume("b")
+    w.run_for(1)
+    assert len(w.node("b").arrivals) == 1
