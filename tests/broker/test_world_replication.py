@@ -229,3 +229,51 @@ def test_retention_deletes_old_segments_on_every_replica() -> None:
     # every replica kept the same suffix of the log
     tails = {b: c.values(b)[-50:] for b in c.broker_ids}
     assert len({tuple(t) for t in tails.values()}) == 1
+
+
+def stale_hw_truncation_then_double_failure(truncation: str) -> tuple[SimCluster, list, str]:
+    """KIP-101's first scenario in KRaft form (acks=all, min.insync.replicas=2, clean
+    elections only). w1 is acknowledged once both followers fetched it, but they learn
+    the HW that covers it only on their next fetch. The leader dies before that; the
+    controller elects follower X, and the other follower Y, now X's follower, cannot
+    reach X. Before Y refetches, X dies too, and Y, the last ISR member, leads."""
+    c = SimCluster(settings={"min.insync.replicas": 2},
+                   topic_config={"simlog.follower.truncation": truncation},
+                   producer_config=JEPSEN_CLIENT)
+    lead = f"b{c.leader()}"
+    b, y = [x for x in c.broker_ids if x != lead]
+    c.send(1)
+    c.run_for(1 * S)
+    c.w.cut([b], [y])
+    c.w.cut([y], [b])
+    (w1,) = c.send(1)
+    c.run_for(20 * MS)
+    assert w1.result is not None and w1.result.ok  # acknowledged by all three
+    assert c.high_watermark(b) == c.high_watermark(y) == 1  # followers' HW trails
+    c.w.crash(lead)
+    c.run_for(12 * S)
+    x = f"b{c.leader()}"
+    y = b if x == y else y
+    c.w.crash(x)
+    c.run_for(15 * S)
+    assert f"b{c.leader()}" == y  # a clean election: y is the last ISR member
+    c.w.heal()
+    c.w.restart(lead)
+    c.w.restart(x)
+    c.run_for(30 * S)
+    return c, [w1], y
+
+
+def test_kip101_stale_hw_truncation_loses_acknowledged_write_with_high_watermark_mode() -> None:
+    c, (w1,), y = stale_hw_truncation_then_double_failure("high-watermark")
+    cut = [e for e in c.events("truncate") if e["node"] == y]
+    assert dict(cut[0]["fields"][1])["reason"] == "high_watermark"
+    log = converged(c)
+    assert w1.value not in log and len(c.lost(c.broker_ids[0])) == 1
+
+
+def test_kip101_stale_hw_truncation_keeps_acknowledged_write_with_leader_epoch_mode() -> None:
+    c, (w1,), _y = stale_hw_truncation_then_double_failure("leader-epoch")
+    assert w1.result.offset == 1
+    log = converged(c)
+    assert log == ["w0", "w1"] and c.lost(c.broker_ids[0]) == []
