@@ -71,6 +71,7 @@ class IdempotenceState:
         self._next_attempt_us = 0
         self._waiting_for_in_flight = False
         self._attempts = 0
+        self._had_id = False
 
     # --- producer id ---------------------------------------------------------
     @property
@@ -98,7 +99,7 @@ class IdempotenceState:
         in flight, so no old-epoch batch can complete after sequences restart."""
         if self.ready or self._request_in_flight or self.rt.now() < self._next_attempt_us:
             return
-        self._waiting_for_in_flight = self.producer_id >= 0 and produce_in_flight > 0
+        self._waiting_for_in_flight = self._had_id and produce_in_flight > 0
         if self._waiting_for_in_flight:
             return
         self._attempts += 1
@@ -119,13 +120,21 @@ class IdempotenceState:
             self._set_producer(resp.producer_id, resp.producer_epoch)
         else:
             self._next_attempt_us = self.rt.now() + self.retry_backoff_us
+            if isinstance(resp, InitProducerIdResponse) and not resp.error_code.retriable \
+                    and self.producer_id >= 0:
+                # The broker refuses to bump this id (fenced, unknown): ask for a new one.
+                self.rt.emit("producer_id_reset", producer_id=self.producer_id,
+                             error=resp.error_code.name)
+                self.producer_id = self.producer_epoch = -1
+                self.bump_needed = False
         self.on_change()
 
     def _set_producer(self, producer_id: int, epoch: int) -> None:
         self.rt.emit("producer_id", producer_id=producer_id, epoch=epoch)
         if producer_id != self.producer_id:
             # A new id (first, or the broker would not bump): every partition starts
-            # over; with no Produce in flight nothing sent under the old id is pending.
+            # over. Nothing is in flight, but a batch of unknown fate still queued is
+            # resent under the new id and may be duplicated, as in Kafka.
             for p in self._parts.values():
                 p.reset_pending = True
         elif self.producer_id >= 0:
@@ -133,6 +142,7 @@ class IdempotenceState:
         self.producer_id = producer_id
         self.producer_epoch = epoch
         self.bump_needed = False
+        self._had_id = True
 
     # --- sequences -----------------------------------------------------------
     def _part(self, tp: TopicPartition) -> _PartitionSequences:

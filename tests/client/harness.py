@@ -241,6 +241,7 @@ class FakeCluster:
         self.next_producer_id = 1000
         # When set, Metadata answers show these leaders (epoch -1): stale metadata.
         self.frozen_leaders: dict[tuple[str, int], int] | None = None
+        self.refuse_bumps = False  # InitProducerId with an id: INVALID_PRODUCER_EPOCH
         self.brokers: dict[int, FakeBroker] = {}
         for bid in self.broker_ids:
             self.brokers[bid] = world.add_node(
@@ -297,6 +298,9 @@ class FakeBroker(NodeBase):
             topics=tuple(topics))
 
     def on_InitProducerIdRequest(self, req: InitProducerIdRequest) -> InitProducerIdResponse:
+        if req.producer_id >= 0 and self.cluster.refuse_bumps:
+            return InitProducerIdResponse(correlation_id=req.correlation_id,
+                                          error_code=Errors.INVALID_PRODUCER_EPOCH)
         if req.producer_id >= 0:
             return InitProducerIdResponse(correlation_id=req.correlation_id,
                                           producer_id=req.producer_id,

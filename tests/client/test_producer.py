@@ -473,3 +473,18 @@ def test_send_results_render_as_history_values() -> None:
     info = SendResult("info", "orders", 3, None, Errors.REQUEST_TIMED_OUT, "expired")
     assert info.history_value("p1-43") == {"id": "p1-43", "topic": "orders", "partition": 3,
                                            "error": "REQUEST_TIMED_OUT"}
+
+
+def test_a_refused_epoch_bump_falls_back_to_a_new_producer_id() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    w.cluster.refuse_bumps = True
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.produce_errors[("orders", 0)] = [Errors.OUT_OF_ORDER_SEQUENCE_NUMBER]
+    send(p, res, 1)
+    w.run_for(1 * S)
+    assert res["p1-0"].status == "ok"
+    assert p.idempotence is not None and p.idempotence.producer_id == 1002
+    assert batches_sent(w)[-1] == (1002, 0, 0, 1)
+    assert log_ids(w, ("orders", 0)) == ["p1-0"]
