@@ -100,3 +100,14 @@ def test_random_faults_lose_nothing(seed: int) -> None:
 @pytest.mark.parametrize("seed", range(3, 23))
 def test_random_faults_lose_nothing_many_seeds(seed: int) -> None:
     check(run(seed))
+
+
+def test_same_seed_same_trace() -> None:
+    def trace(seed: int) -> str:
+        c = SimCluster(seed=seed, settings={"min.insync.replicas": 2})
+        c.send_every(50 * MS, c.w.now_us + 4 * S)
+        nemesis(c, random.Random(seed), c.w.now_us + 4 * S)
+        c.run_for(5 * S)
+        return c.w.trace_hash
+
+    assert trace(7) == trace(7)
