@@ -9,6 +9,7 @@ metadata (PNG output carries no date; a fixed svg.hashsalt would keep SVG ids st
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,13 @@ def per_entity(metrics: pd.DataFrame, kind: str, metric: str) -> dict[str, pd.Se
     """One series per entity, or min / median / max across entities when there are many."""
     rows = metrics[(metrics["kind"] == kind) & (metrics["metric"] == metric)]
     table = rows.pivot_table(index="time_s", columns="entity", values="value", aggfunc="last")
-    return spread(table.sort_index().reindex(sorted(table.columns), axis=1))
+    return spread(table.sort_index().reindex(sorted(table.columns, key=natural), axis=1))
+
+
+def natural(name: str) -> tuple:
+    """Sort key putting orders/2 before orders/10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", str(name)))
 
 
 def lag_series(metrics: pd.DataFrame) -> dict[str, pd.Series]:
@@ -105,7 +112,7 @@ def lag_series(metrics: pd.DataFrame) -> dict[str, pd.Series]:
     rows = metrics[(metrics["kind"] == "group") & metrics["metric"].str.startswith("lag[")]
     rows = rows.assign(series=rows["entity"] + " " + rows["metric"].str[4:-1])
     table = rows.pivot_table(index="time_s", columns="series", values="value", aggfunc="last")
-    return spread(table.sort_index().reindex(sorted(table.columns), axis=1))
+    return spread(table.sort_index().reindex(sorted(table.columns, key=natural), axis=1))
 
 
 def spread(table: pd.DataFrame) -> dict[str, pd.Series]:

@@ -98,12 +98,19 @@ def test_plots_without_data_are_still_written(tmp_path):
     assert all(p.stat().st_size > 1000 for p in paths)
 
 
-def test_many_partitions_plot_as_a_spread(tmp_path):
+def test_many_partitions_plot_as_min_median_max():
+    from analysis.plots import per_entity
     rows = [{"time_s": float(t), "kind": "partition", "entity": f"t/{p}", "metric": "isr_size",
-             "value": 3.0 - (p % 2) * (t > 2)} for t in range(5) for p in range(40)]
-    paths = write_plots(tmp_path, pd.DataFrame(rows),
-                        faults=[{"start_us": 2_000_000, "end_us": None, "label": "crash b2"}])
-    assert (tmp_path / "isr_size.png") in paths
+             "value": 3.0 - (p % 2) * (t > 2) - (p == 7) * (t > 3)}
+            for t in range(5) for p in range(40)]
+    lines = per_entity(pd.DataFrame(rows), "partition", "isr_size")
+    assert list(lines) == ["max of 40", "median", "min"]
+    assert lines["max of 40"].tolist() == [3.0] * 5
+    assert lines["min"].tolist() == [3.0, 3.0, 3.0, 2.0, 1.0]
+    assert lines["median"].tolist() == [3.0, 3.0, 3.0, 2.5, 2.5]
+    few = per_entity(pd.DataFrame([r for r in rows if r["entity"] in ("t/2", "t/10")]),
+                     "partition", "isr_size")
+    assert list(few) == ["t/2", "t/10"]  # natural order
 
 
 def test_history_jsonl_from_op_objects_matches_from_dicts(tmp_path, run):
