@@ -57,6 +57,7 @@ class BrokerConfig:
     replica_fetch_wait_max_us: int = ms_to_us(500)
     replica_fetch_min_bytes: int = 1
     replica_fetch_max_bytes: int = 1 << 20
+    replica_fetch_response_max_bytes: int = 10 << 20
     replica_fetch_backoff_us: int = ms_to_us(1_000)
     replica_high_watermark_checkpoint_interval_us: int = ms_to_us(5_000)
     replica_socket_timeout_us: int = ms_to_us(30_000)
@@ -93,6 +94,8 @@ class BrokerConfig:
                                               base.replica_fetch_min_bytes)),
             replica_fetch_max_bytes=int(s.get("replica.fetch.max.bytes",
                                               base.replica_fetch_max_bytes)),
+            replica_fetch_response_max_bytes=int(s.get(
+                "replica.fetch.response.max.bytes", base.replica_fetch_response_max_bytes)),
             replica_fetch_backoff_us=ms("replica.fetch.backoff.ms", base.replica_fetch_backoff_us),
             replica_high_watermark_checkpoint_interval_us=ms(
                 "replica.high.watermark.checkpoint.interval.ms",

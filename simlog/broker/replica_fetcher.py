@@ -2,7 +2,7 @@
 (Kafka's ReplicaFetcherThread, as an event-driven state machine).
 
 Loop: send one Fetch (replica.fetch.wait.max.ms, replica.fetch.min.bytes,
-replica.fetch.max.bytes) for every partition it follows from this leader, at each
+replica.fetch.max.bytes per partition, replica.fetch.response.max.bytes in all) for every partition it follows from this leader, at each
 partition's log end offset, with the leader epoch it believes current; on the response,
 append what came, adopt the leader's high watermark (capped by the local log end), and
 fetch again at once (the leader's long poll paces the loop). A lost response is given
@@ -135,7 +135,7 @@ class ReplicaFetcher:
             correlation_id=cid, replica_id=self.rm.broker_id,
             max_wait_ms=self.config.replica_fetch_wait_max_us // 1000,
             min_bytes=self.config.replica_fetch_min_bytes,
-            max_bytes=self.config.replica_fetch_max_bytes,
+            max_bytes=self.config.replica_fetch_response_max_bytes,
             topics=tuple(FetchTopic(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()))
         self._inflight = cid
         self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, sent, msg))
