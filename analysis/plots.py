@@ -40,12 +40,14 @@ def write_plots(plots_dir: str | Path, metrics: pd.DataFrame,
                 end_s: float | None = None) -> list[Path]:
     """Write throughput.png, latency.png, consumer_lag.png and isr_size.png into plots_dir
     from a tidy metrics frame (MetricsRecorder.frame()); faults are dicts with start_us,
-    end_us (None: until the end) and label. Returns the paths written, sorted."""
+    end_us (None: until the end) and label. The time axis ends at end_s (the run's
+    simulated length) or at the last row, whichever is later, so that redrawing from
+    metrics.csv gives the same files. Returns the paths written, sorted."""
     plots_dir = Path(plots_dir)
     plots_dir.mkdir(parents=True, exist_ok=True)
     faults = sorted(faults, key=lambda f: (f["start_us"], str(f["label"])))
-    if end_s is None:
-        end_s = float(metrics["time_s"].max()) + 1.0 if len(metrics) else 1.0
+    last_s = float(metrics["time_s"].max()) if len(metrics) else 0.0
+    end_s = max(end_s or 0.0, last_s) or 1.0  # the run's end, or the last row if later
     cluster = metrics[metrics["kind"] == "cluster"]
     plots = {
         "throughput.png": Plot("Throughput", "messages / s", series(

@@ -42,8 +42,7 @@ def write_results(out_dir: str | Path, summary: Mapping[str, Any], history: Any,
     write_history_jsonl(out / "history.jsonl", ops)
     write_events_jsonl(out / "events.jsonl", events)
     recorder.write_metrics_csv(out / "metrics.csv")
-    end_s = max(end_us, recorder.end_us) / US_PER_S
-    write_plots(out / "plots", recorder.frame(), faults, end_s=end_s if end_s > 0 else None)
+    write_plots(out / "plots", recorder.frame(), faults, end_s=end_us / US_PER_S)
     return out
 
 

@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "validate": "simlog.scenario.cli:validate",
     "demo": "simlog.sim.demo:demo",
     "run": "simlog.scenario.run_cli:run",
+    "report": "analysis.cli:report",
 }
 
 
