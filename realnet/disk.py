@@ -26,7 +26,9 @@ Semantics (the `runtime.Disk` contract):
   Invariants: the recorded length of a file is never more than the bytes a completed
   fsync covered; truncate lowers it, rename moves it, delete drops it, all before the
   call returns. An fsync that races with a truncate/rename/delete of the same file
-  records nothing (conservative: more is lost, never less). Overwrites (pwrite) inside
+  records nothing (conservative: more is lost, never less) but still succeeds: in loop
+  mode the file is opened when fsync is called, so a rename in between does not fail
+  it. Overwrites (pwrite) inside
   the synced prefix are kept as written: the emulation cuts lengths, it does not
   restore old contents, nor keep torn prefixes.
 - Injected faults (the real-world side of the simulation's disk faults): `set_full(True)`
@@ -317,7 +319,21 @@ class RealDisk:
             self._pending.append((path, on_done))
             return
         generation = self._generation.get(path, 0)
-        fut = loop.run_in_executor(None, self._fsync_blocking, path)
+        # Open now, on the node's thread: the fsync is of the file as named at the
+        # call (an inode), even if it is renamed before the worker thread runs.
+        full = self._abs(path)
+        fd_or_err: int | DiskError
+        if full is None:
+            fd_or_err = self._bad(path)
+        else:
+            try:
+                fd_or_err = os.open(full, os.O_RDONLY)
+            except OSError as exc:
+                fd_or_err = _error(exc, path)
+        if isinstance(fd_or_err, DiskError):
+            loop.call_soon(on_done, fd_or_err)
+            return
+        fut = loop.run_in_executor(None, self._fsync_fd, fd_or_err, path)
 
         delay_s = self.fsync_delay_s
 
@@ -355,6 +371,18 @@ class RealDisk:
     def _fsync_now(self, path: str, on_done: FsyncCallback) -> None:
         generation = self._generation.get(path, 0)
         on_done(self._record(path, generation, self._fsync_blocking(path)))
+
+    @staticmethod
+    def _fsync_fd(fd: int, path: str) -> int | DiskError:
+        """Worker thread: fsync an open fd, close it, return the length it covered."""
+        try:
+            length = os.fstat(fd).st_size
+            os.fsync(fd)
+        except OSError as exc:
+            return _error(exc, path)
+        finally:
+            os.close(fd)
+        return length
 
     def _fsync_blocking(self, path: str) -> int | DiskError:
         """Thread-safe: os.fsync the file and return the length it covered."""
