@@ -22,7 +22,9 @@ import msgspec
 
 BLOCK = 1024
 
-_encoder = msgspec.msgpack.Encoder()
+# "deterministic" sorts dict keys and set members, so a field holding a set (whose
+# iteration order follows PYTHONHASHSEED) still hashes the same in every interpreter.
+_encoder = msgspec.msgpack.Encoder(order="deterministic")
 
 
 class Trace:

@@ -120,3 +120,24 @@ def test_random_fault_schedules_are_deterministic_and_keep_fifo(seed, schedule) 
         if node is not None:
             # no reorder or duplication configured: never a heartbeat out of order
             assert node.out_of_order == {}
+
+
+SET_SCRIPT = """
+from simlog.runtime import NodeBase
+from simlog.sim import World
+class N(NodeBase):
+    def start(self):
+        self.rt.emit("members", ids={"b1", "b2", "b3", "c1", "c2"}, by={"z": 1, "a": 2})
+w = World(1)
+w.add_node("n", N)
+w.run(10)
+print(w.trace_hash)
+"""
+
+
+def test_emitted_sets_and_dicts_hash_the_same_under_any_hash_seed() -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", SET_SCRIPT], cwd=ROOT, text=True,
+                              env=dict(os.environ, PYTHONHASHSEED=h), stdout=subprocess.PIPE)
+             for h in ("0", "1", "77")]
+    outs = {p.communicate(timeout=120)[0].strip() for p in procs}
+    assert len(outs) == 1 and all(procs[i].returncode == 0 for i in range(3))
