@@ -55,6 +55,7 @@ class Link:
         "delivered",
         "dst",
         "duplicate",
+        "duplicated",
         "eid",
         "free_us",
         "host",
@@ -66,6 +67,7 @@ class Link:
         "queue",
         "quirky",
         "reorder",
+        "sent",
         "src",
         "table",
     )
@@ -79,7 +81,9 @@ class Link:
         self.queue = net._queue
         self.eid = net._eid
         self.deliver_entry = self._deliver_entry
-        self.delivered = 0
+        self.delivered = 0  # handed to the destination node
+        self.sent = 0  # rt.send calls on this link (drops at send included)
+        self.duplicated = 0  # extra copies the link made
         self.base = params
         self.free_us = 0
         self.last_arrival_us = 0
@@ -185,6 +189,7 @@ class Network:
                 self.drop(depart_us, src, dst, "unknown", msg)
                 return
             link = self.link(src, dst)
+        link.sent += 1
         if link.cut_count:
             self.drop(depart_us, src, dst, "cut", msg)
             return
@@ -211,11 +216,23 @@ class Network:
         heappush(self._queue, (arrival, 1, next(self._eid), link.deliver_entry, epoch, inc,
                                src, msg, size))
         if link.duplicate and rng.random() < link.duplicate:
+            link.duplicated += 1
             heappush(self._queue, (arrival + link.draw_latency_us(rng), 1, next(self._eid),
                                    link.deliver_entry, epoch, inc, src, msg, size))
 
     def delivered_count(self) -> int:
         return sum(link.delivered for link in self.links.values())
+
+    def sent_count(self) -> int:
+        return sum(link.sent for link in self.links.values())
+
+    def duplicated_count(self) -> int:
+        return sum(link.duplicated for link in self.links.values())
+
+    def in_flight_count(self) -> int:
+        """Messages on the wire now (scheduled deliveries not yet due)."""
+        return sum(1 for e in self._queue
+                   if len(e) == 9 and isinstance(getattr(e[3], "__self__", None), Link))
 
     # ------------------------------------------------------------------ faults
 

@@ -112,6 +112,7 @@ class SimRuntime:
         if link is None or link.cut_count or link.quirky:
             host.net_send(host.node_id, dst, msg, depart, host.net_rng)
             return
+        link.sent += 1
         # Fast path of Network.send for a working link without loss, duplication or
         # reorder (same draws in the same order, so the same outcome).
         size = (len(_encode(msg)) + 4 if type(msg).wire_size is _DEFAULT_WIRE_SIZE
@@ -174,6 +175,7 @@ class NodeHost:
         self.events_handled = 0
         self.busy_total_us = 0
         self.crashes = 0
+        self.lost_events = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -191,7 +193,8 @@ class NodeHost:
         """End the current incarnation (crash, halt): drop the node, inbox and timers."""
         if self.node is None:
             return
-        self.trace(kind, reason)
+        self.trace(kind, reason, len(self.inbox))  # inbox events lost with the process
+        self.lost_events += len(self.inbox)
         self.incarnation += 1
         self.node = None
         self.rt = None

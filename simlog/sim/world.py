@@ -359,10 +359,14 @@ class World:
             "time_us": self.now_us,
             "steps": self.steps,
             "trace_events": len(self.trace),
+            "sent": self.network.sent_count(),
+            "duplicated": self.network.duplicated_count(),
             "delivered": self.network.delivered_count(),
+            "in_flight": self.network.in_flight_count(),
             "dropped": dict(sorted(self.network.dropped.items())),
             "nodes": {n: {"events": h.events_handled, "busy_us": h.busy_total_us,
-                          "crashes": h.crashes, "alive": h.node is not None}
+                          "crashes": h.crashes, "alive": h.node is not None,
+                          "lost_events": h.lost_events}
                       for n, h in sorted(self.hosts.items())},
         }
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import itertools
 import statistics
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from simlog.sim import LatencyDist, NetworkParams, World
+from simlog.sim.example import counter_factory
 from simlog.sim.testing import ProbeNode, probe_send
 
 IDS = ["a", "b", "c", "d"]
@@ -218,3 +222,36 @@ def test_fast_path_size_matches_wire_size() -> None:
     w.run_for(10_000)
     delivered = [e for e in w.trace.buf if e[2] == "deliver"]
     assert delivered[0][5] == SimProbe(seq=0, pad=b"x" * 300).wire_size()
+
+
+@given(st.integers(0, 10_000),
+       st.lists(st.tuples(st.integers(0, 300_000),
+                          st.sampled_from(["partition", "cut", "heal", "crash", "restart",
+                                           "pause", "resume"]),
+                          st.integers(0, 2)), max_size=10))
+def test_every_message_is_delivered_dropped_or_in_flight(seed, faults) -> None:
+    """Conservation: nothing sent vanishes without a trace, whatever the faults."""
+    ids = ["n1", "n2", "n3"]
+    w = World(seed, network=NetworkParams(latency=LatencyDist(300, 30_000), loss=0.1,
+                                          duplicate=0.1, reorder=0.1))
+    for n in ids:
+        w.add_node(n, counter_factory(ids, interval_us=3_000))
+    for at, kind, i in faults:
+        a, b = ids[i], ids[(i + 1) % 3]
+        action = {
+            "partition": lambda a=a, b=b: w.partition([[a], [b]]),
+            "cut": lambda a=a, b=b: w.cut([a], [b]),
+            "heal": w.heal,
+            "crash": lambda a=a: w.alive(a) and w.crash(a),
+            "restart": lambda a=a: w.alive(a) or w.restart(a),
+            "pause": lambda a=a: w.pause(a),
+            "resume": lambda a=a: w.resume(a),
+        }[kind]
+        w.call_later(at, action)
+    w.run(300_000)
+    s = w.stats()
+    assert s["sent"] > 0
+    assert s["sent"] + s["duplicated"] == s["delivered"] + sum(s["dropped"].values()) \
+        + s["in_flight"]
+    got = sum(sum(n.received.values()) for n in map(w.node, ids) if n is not None)
+    assert got <= s["delivered"]
