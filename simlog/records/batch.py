@@ -395,7 +395,9 @@ def build_batch(
         _encode_record(r, d, r.timestamp - base_timestamp)
         for r, d in zip(records, offset_deltas)
     )
-    codec = Compression(compression)
+    # An empty batch (the compactor's end-of-segment marker) is written uncompressed,
+    # as Kafka's DefaultRecordBatch.writeEmptyHeader does.
+    codec = Compression(compression) if n else Compression.NONE
     payload = compress(codec, body) if codec is not Compression.NONE else body
     attributes = int(codec)
     if transactional:

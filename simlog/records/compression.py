@@ -109,7 +109,7 @@ def decompress(codec: Compression | int, data: bytes) -> bytes:
 
 
 def _snappy_decode(data: bytes) -> bytes:
-    if len(data) > 16 and bytes(data[:8]) == _XERIAL_MAGIC:
+    if len(data) >= 16 and bytes(data[:8]) == _XERIAL_MAGIC:
         out = []
         pos = 16
         end = len(data)

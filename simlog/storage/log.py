@@ -93,6 +93,7 @@ class PartitionLog:
         self._ckpt_start = CheckpointFile(disk, f"{dir}/{LOG_START_FILE}")
         self._ckpt_epochs = CheckpointFile(disk, f"{dir}/{LEADER_EPOCH_FILE}")
         self._generation = 0  # bumped by every truncation: stale fsync results are ignored
+        self._truncated_to: list[int] = []  # log end after truncation number i+1
         self._unflushed_records = 0
         self._last_flush_us = 0
         self._last_now_us = 0
@@ -207,11 +208,13 @@ class PartitionLog:
             [EpochEntry(e, o) for e, o in (saved_epochs or [])]
         )
         for epoch, base in recovered:
-            self._epochs.assign(epoch, base)
-        self._epochs.truncate_from_end(leo)
+            # As Kafka's LogSegment.recover: only epochs newer than the cache's latest.
+            if epoch > self._epochs.latest_epoch:
+                self._epochs.assign(epoch, base)
         self._epochs.truncate_from_start(self._log_start)
+        self._epochs.truncate_from_end(leo)
         if saved_epochs != [(e.epoch, e.start_offset) for e in self._epochs.entries]:
-            self._write_epochs()
+            self._write_epochs(removed=True)
         return None
 
     # -- state -------------------------------------------------------------------
@@ -314,7 +317,8 @@ class PartitionLog:
             headers.append((rel, batch.header))
         changed = False
         for _rel, h in headers:
-            changed |= self._epochs.assign(h.partition_leader_epoch, h.base_offset)
+            if h.partition_leader_epoch > self._epochs.latest_epoch:
+                changed |= self._epochs.assign(h.partition_leader_epoch, h.base_offset)
         if changed:
             self._write_epochs()
         return self._append(data if isinstance(data, bytes) else bytes(data), headers, now_us)
@@ -348,7 +352,9 @@ class PartitionLog:
             or self._segment_aged(seg, now_us)
             or not rel_fits(seg, last)
         ):
-            err = self._roll(now_us, first)
+            # The new segment starts at the log end even if a follower's batch starts
+            # later (a compacted leader's gap): segments stay contiguous.
+            err = self._roll(now_us, self.log_end_offset)
             if err is not None:
                 return err
             seg = self._segments[-1]
@@ -508,9 +514,15 @@ class PartitionLog:
         if unknown. See LeaderEpochCache.end_offset_for."""
         return self._epochs.end_offset_for(epoch, self.log_end_offset)
 
-    def _write_epochs(self) -> None:
-        entries = [(e.epoch, e.start_offset) for e in self._epochs.entries]
-        self._ckpt_epochs.write(format_epochs(entries))
+    def _write_epochs(self, removed: bool = False) -> None:
+        """Checkpoint the cache. When entries were removed (truncation), the old file
+        is deleted first: recovery re-learns epochs from batches, but could not tell
+        a stale entry for data that no longer exists."""
+        data = format_epochs([(e.epoch, e.start_offset) for e in self._epochs.entries])
+        if removed:
+            self._ckpt_epochs.invalidate(data)
+        else:
+            self._ckpt_epochs.write(data)
 
     def _offsets(self, value: int) -> bytes:
         return format_offsets(self.topic, self.partition, value)
@@ -520,9 +532,10 @@ class PartitionLog:
     def truncate_to(self, offset: int) -> LogError | None:
         """Cut the log so it ends at offset (a follower after divergence).
 
-        Removes every batch whose last offset is >= offset; if offset lies inside a
-        batch that whole batch goes, so the log end can land below offset. No-op if
-        offset >= log end; below the log start it is truncate_fully_and_start_at.
+        Removes every batch whose last offset is >= offset; the log then ends where
+        the last remaining batch ends. So if offset lies inside a batch (or in a gap
+        left by compaction) the log end lands below offset. No-op if offset >= log
+        end; below the log start it is truncate_fully_and_start_at.
         Epoch cache, recovery point and high watermark are cut too.
         """
         if offset >= self.log_end_offset:
@@ -538,8 +551,9 @@ class PartitionLog:
         if err is not None:
             return LogError.disk(err)
         leo = self.log_end_offset
+        self._truncated_to.append(leo)
         if self._epochs.truncate_from_end(leo):
-            self._write_epochs()
+            self._write_epochs(removed=True)
         self._hw = min(self._hw, leo)
         if self._rp > leo:
             self._rp = leo
@@ -565,10 +579,11 @@ class PartitionLog:
         if isinstance(new, DiskError):
             return LogError.disk(new)
         self._segments = [new]
+        self._truncated_to.append(-1)  # nothing earlier survives
         self._log_start = self._hw = self._rp = offset
         self._unflushed_records = 0
         if self._epochs.clear():
-            self._write_epochs()
+            self._write_epochs(removed=True)
         return None
 
     def update_high_watermark(self, offset: int) -> int:
@@ -644,13 +659,18 @@ class PartitionLog:
                 if on_done is not None:
                     on_done(failed[0])
                 return
+            durable = target
             if generation == self._generation:
                 for s, size in marks:
                     if s.size == size:
                         s.dirty = False
                 self._advance_recovery_point(target)
+            else:
+                # A truncation ran meanwhile: only what lies below every cut since the
+                # flush began is both fsynced and still in the log.
+                durable = max(0, min(target, *self._truncated_to[generation:]))
             if on_done is not None:
-                on_done(target)
+                on_done(durable)
 
         for s in segs:
             s.fsync(one)
@@ -744,6 +764,7 @@ class PartitionLog:
         ]
         if not cands:
             return None
+        end = self._segments[len(cands)].base_offset
         latest: dict[bytes, int] = {}
         for seg in cands:
             for item in seg.iter_batches(validate=True):
@@ -784,7 +805,7 @@ class PartitionLog:
                 self.disk.delete(tmp)
                 return LogError.disk(r)
             rewrites.append((seg, tmp))
-        result = CompactionResult(upto, removed, before, after, len(rewrites))
+        result = CompactionResult(end, removed, before, after, len(rewrites))
         if rewrites:
             self._swap_when_synced(rewrites, result, on_done)
         return result

@@ -305,30 +305,32 @@ class LogSegment:
     # -- truncation ------------------------------------------------------------------
 
     def truncate_to(self, offset: int) -> DiskError | None:
-        """Remove every batch whose last offset is >= offset (whole batches)."""
+        """Remove every batch whose last offset is >= offset (whole batches). The
+        segment then ends where its last remaining batch ends (its base offset if
+        none remains), which is also what a recovery scan would find."""
         position, batch = self.find(offset)
         if batch is None:
-            if offset < self.next_offset:
-                self.next_offset = max(offset, self.base_offset)
             return None
         err = self.disk.truncate(self.log_path, position)
         if err is not None:
             return err
-        new_next = max(self.base_offset, min(offset, batch.base_offset))
         self.index.cut_at_position(position)
-        self.time_index.cut_at_rel_offset(new_next - self.base_offset)
+        self.time_index.cut_at_rel_offset(batch.base_offset - self.base_offset)
         self.size = position
-        # Recompute the largest timestamp: the kept time-index entry, then a scan of
-        # the batches after the last kept offset-index entry.
+        # Recompute the end and the largest timestamp: the kept time-index entry,
+        # then a scan of the batches after the last kept offset-index entry.
         last = self.time_index.last()
         self.max_timestamp, self.offset_of_max_timestamp = (
             (last[0], self.base_offset + last[1]) if last else (-1, -1)
         )
         scan_from = self.index.positions[-1] if len(self.index) else 0
-        self.rolling_timestamp = -1 if position == 0 else self.rolling_timestamp
+        if position == 0:
+            self.rolling_timestamp = -1
+        new_next = self.base_offset
         for item in self.iter_batches(scan_from):
             if isinstance(item, BatchError):
                 break
+            new_next = item.next_offset
             if item.max_timestamp > self.max_timestamp:
                 self.max_timestamp = item.max_timestamp
                 self.offset_of_max_timestamp = item.last_offset

@@ -90,10 +90,11 @@ class TimestampOffset:
 
 @dataclass(frozen=True, slots=True)
 class CompactionResult:
-    """One compaction pass. cleaned_up_to: every record below it was considered (the
-    dirty range ends there; never beyond the active segment, the high watermark or the
-    recovery point). Records removed, bytes before and after, segments rewritten.
-    The swap of rewritten segments happens when their fsync completes (`done`)."""
+    """One compaction pass. cleaned_up_to: the end of the cleaned range, a segment
+    boundary; every record below it was considered (never beyond the active segment,
+    the high watermark or the recovery point). Records removed, bytes before and
+    after, segments rewritten. The rewritten segments are swapped in when their fsync
+    completes (the `on_done` of `PartitionLog.compact`)."""
 
     cleaned_up_to: int
     records_removed: int
