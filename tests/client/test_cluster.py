@@ -170,3 +170,17 @@ def test_consumer_detects_log_truncation_after_an_unclean_election() -> None:
     assert consumer.position(("orders", 0)) == 70  # 50 + the 20 written after
     new = [rid for p, o, rid in wl.consumed if p == 0 and o >= 50][-20:]
     assert new == [f"p1-{i}" for i in range(60, 80)]
+
+
+def test_same_seed_gives_the_same_trace_with_clients() -> None:
+    def run() -> tuple[str, list[tuple[str, str, int | None]]]:
+        w = cluster(seed=9)
+        wl = Workload(w)
+        wl.send(100)
+        w.run_for(2 * S)
+        w.crash(leader_of(w, 1))
+        wl.send(50)
+        w.run_for(35 * S)
+        return w.trace_hash, sorted((k, r.status, r.offset) for k, r in wl.results.items())
+
+    assert run() == run()
