@@ -32,7 +32,8 @@ def demo(seed: int, duration_s: float) -> None:
     faults.add_column("time", justify="right")
     faults.add_column("fault")
     for e in w.fault_log:
-        faults.add_row(f"{e[0] / 1e6:.3f} s", " ".join(str(x) for x in e[1:]))
+        args = " ".join(str(x) for x in e[2:] if x is not None)
+        faults.add_row(f"{e[0] / 1e6:.3f} s", f"{e[1]} {args}")
     console.print(faults)
 
     nodes = Table(title=f"Nodes after {w.now_us / 1e6:.1f} simulated seconds (seed {seed})")
@@ -52,6 +53,7 @@ def demo(seed: int, duration_s: float) -> None:
     summary.add_column("value", justify="right")
     dropped = stats["dropped"]
     summary.add_row("events traced", f"{stats['trace_events']:,}")
+    summary.add_row("messages sent", f"{stats['sent']:,}")
     summary.add_row("messages delivered", f"{stats['delivered']:,}")
     summary.add_row("messages dropped", f"{sum(dropped.values()):,} "
                     + " ".join(f"{k}={v}" for k, v in dropped.items()))
