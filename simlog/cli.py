@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "demo": "simlog.sim.demo:demo",
     "run": "simlog.scenario.run_cli:run",
     "report": "analysis.cli:report",
+    "dump-log": "simlog.tools.dump_log:dump_log",
 }
 
 

@@ -1,0 +1,1 @@
+"""Command-line tools that read real files (kept out of the I/O-free core)."""
