@@ -395,9 +395,11 @@ class FakeBroker(NodeBase):
                     parts.append(FetchPartitionResponse(partition_index=fp.partition,
                                                         error_code=Errors.OFFSET_OUT_OF_RANGE))
                     continue
-                data = b"".join(b for b in part.batches
-                                if RecordBatch(b).last_offset >= fp.fetch_offset)
-                data = data[:max(fp.partition_max_bytes, len(part.batches[0]) if data else 0)]
+                wanted = [b for b in part.batches if RecordBatch(b).last_offset >= fp.fetch_offset]
+                # As a segment read: cut at the byte limit (maybe mid-batch), but always
+                # at least the first whole batch.
+                data = b"".join(wanted)
+                data = data[:max(fp.partition_max_bytes, len(wanted[0]) if wanted else 0)]
                 parts.append(FetchPartitionResponse(
                     partition_index=fp.partition, high_watermark=part.end_offset,
                     last_stable_offset=part.end_offset, log_start_offset=part.log_start,

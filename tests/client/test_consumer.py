@@ -238,3 +238,45 @@ def test_current_leader_hint_in_a_fetch_error_redirects_the_consumer() -> None:
     w.cluster.move_leader(TP, 2)
     append(w, ["b"])
     assert ids(poll(w, c, 2 * S)) == ["b"]
+
+
+def test_compressed_batches_are_read_and_a_partial_last_batch_is_fetched_again() -> None:
+    import random
+
+    from simlog.records import Compression
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    noise = random.Random(3)
+    for n, codec in enumerate((Compression.GZIP, Compression.LZ4, Compression.ZSTD)):
+        records = [Record(None, noise.randbytes(300), (("id", f"r{n}-{i}".encode()),), 1)
+                   for i in range(5)]
+        w.cluster.parts[TP].append(build_batch(records, compression=codec))
+    sizes = [len(b) for b in w.cluster.parts[TP].batches]
+    limit = sizes[0] + sizes[1] // 2  # the first fetch ends in the middle of batch 2
+    c = make(w, **{"auto.offset.reset": "earliest", "max.partition.fetch.bytes": limit})
+    c.assign([TP])
+    first = ids(poll(w, c))
+    assert first == [f"r0-{i}" for i in range(5)]  # the partial batch was dropped
+    got = list(first)
+    for _ in range(4):
+        got += ids(poll(w, c))
+    assert got == [f"r{n}-{i}" for n in range(3) for i in range(5)]
+    assert c.meter.charged_us > 0  # decompression and CRC checks cost CPU
+
+
+def test_a_corrupt_batch_is_reported_not_returned() -> None:
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    append(w, ["good"])
+    append(w, ["bad"])
+    part = w.cluster.parts[TP]
+    broken = bytearray(part.batches[1])
+    broken[-1] ^= 0xFF  # inside the CRC-covered records
+    part.batches[1] = bytes(broken)
+    c = make(w, **{"auto.offset.reset": "earliest"})
+    c.assign([TP])
+    r1 = poll(w, c)
+    r2 = poll(w, c)
+    assert ids(r1) + ids(r2) == ["good"]
+    assert any("corrupt" in msg for _, msg in r1.errors + r2.errors)
+    assert c.position(TP) == 1  # never past the corrupt batch
