@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from realnet.disk import RealDisk
 from realnet.runtime import AsyncioRuntime, seeded_random
-from realnet.transport import Transport
+from realnet.transport import LinkFault, Transport
 from simlog.runtime import Message, Node, NodeFactory
 
 log = logging.getLogger("realnet.host")
@@ -93,12 +93,18 @@ class NodeHost:
     def apply_faults(self, faults: dict[str, Any]) -> None:
         """Injected faults, the real-world side of the simulation's: keys
         `disk_full` (bool), `fsync_delay_s` (float), `clock_offset_us` (int, the node's
-        clock = monotonic + offset), `clock_drift` (float). Absent keys are unchanged.
+        clock = monotonic + offset), `clock_drift` (float), `links` ({dst: {cut, loss,
+        duplicate, delay_s, jitter_s}}: the whole set of degraded outgoing links; a
+        link not named is healed). Absent keys are unchanged.
         Logs a `host_faults` line (with the file's `seq`) in the event log."""
         if "disk_full" in faults:
             self.disk.set_full(bool(faults["disk_full"]))
         if "fsync_delay_s" in faults:
             self.disk.set_fsync_delay(float(faults["fsync_delay_s"]))
+        if "links" in faults:
+            links = {dst: LinkFault(**spec) for dst, spec in sorted(faults["links"].items())}
+            for dst in sorted(set(self.transport.links) | set(links)):
+                self.transport.set_link(dst, links.get(dst))
         offset, drift = faults.get("clock_offset_us"), faults.get("clock_drift")
         if offset is not None:
             self.clock_offset_us = int(offset)

@@ -19,6 +19,11 @@ Invariants and choices:
   skipped: the frame boundary is known, so the connection and the node survive. A
   frame longer than `max_frame_bytes` or a bad hello closes the connection.
 - Received messages go to `on_message(src, msg)` on the loop, one at a time.
+- Link faults (ARCHITECTURE rule 7: latency, duplication and reorder belong in the real
+  transport) are applied by the sender per destination (`set_link`): a one-way `cut`,
+  `loss` and `duplicate` probabilities drawn from the seeded rng, and a `delay_s` plus
+  uniform `jitter_s` (jitter reorders). Partitions of whole hosts belong in network
+  namespaces; `cut` is the cheap in-process stand-in for tests.
 """
 
 from __future__ import annotations
@@ -77,6 +82,17 @@ class TransportStats:
     connect_failures: int = 0
 
 
+@dataclass(frozen=True)
+class LinkFault:
+    """How this node's link to one destination misbehaves (all off by default)."""
+
+    cut: bool = False
+    loss: float = 0.0
+    duplicate: float = 0.0
+    delay_s: float = 0.0
+    jitter_s: float = 0.0
+
+
 @dataclass
 class _Peer:
     node_id: str
@@ -120,6 +136,7 @@ class Transport:
         self.connect_timeout_s = connect_timeout_s
         self.stats = TransportStats()
         self._out: dict[str, _Peer] = {}
+        self.links: dict[str, LinkFault] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._inbound: set[asyncio.StreamWriter] = set()
@@ -160,12 +177,38 @@ class Transport:
 
     # -- sending -------------------------------------------------------------------
 
+    def set_link(self, dst: str, fault: LinkFault | None) -> None:
+        """Degrade (or with None heal) this node's link to dst."""
+        if fault is None or fault == LinkFault():
+            self.links.pop(dst, None)
+        else:
+            self.links[dst] = fault
+
     def send(self, dst: str, msg: Message) -> bool:
         """Queue msg for dst; False if it was dropped."""
         if self._closed or dst not in self.peers:
             self.stats.dropped += 1
             return False
         data = frame(codec.encode(msg))
+        fault = self.links.get(dst)
+        if fault is None:
+            return self._send_frame(dst, data)
+        if fault.cut or (fault.loss and self.rng.random() < fault.loss):
+            self.stats.dropped += 1
+            return False
+        copies = 2 if fault.duplicate and self.rng.random() < fault.duplicate else 1
+        for _ in range(copies):
+            delay_s = fault.delay_s + (fault.jitter_s * self.rng.random() if fault.jitter_s else 0)
+            if delay_s > 0:
+                asyncio.get_running_loop().call_later(delay_s, self._send_frame, dst, data)
+            else:
+                self._send_frame(dst, data)
+        return True
+
+    def _send_frame(self, dst: str, data: bytes) -> bool:
+        if self._closed:
+            self.stats.dropped += 1
+            return False
         peer = self._out.get(dst)
         if peer is None:
             peer = self._out[dst] = _Peer(dst)

@@ -7,7 +7,7 @@ needs and nothing world-specific:
     write(value)  read(start) -> (commit, values) | None   acked_values()
     crash(node, power_loss=False)  restart(node)  pause(node)  resume(node)
     slow_fsync(node, seconds)  disk_full(node, full)  append_to_log(node, data)
-    set_clock(node, offset_us, drift)
+    set_clock(node, offset_us, drift)  degrade_link(src, dst, loss, duplicate)
     wait_until(cond, timeout_s) -> bool   sleep(s)   events(node, kind)   log(node)
 
 - `SimCluster` drives `simlog.sim.World`: time is simulated, waits advance the world.
@@ -64,6 +64,12 @@ class Cluster:
         """Make each of node's fsyncs take about `seconds` (0: back to normal)."""
         raise NotImplementedError
     def disk_full(self, node: str, full: bool = True) -> None: raise NotImplementedError
+    def degrade_link(self, src: str, dst: str, loss: float = 0.0,
+                     duplicate: float = 0.0) -> None:
+        """Messages src -> dst (replicas only) are lost / duplicated with these
+        probabilities; 0, 0 heals the link."""
+        raise NotImplementedError
+
     def set_clock(self, node: str, offset_us: int | None = None,
                   drift: float | None = None) -> None:
         """Skew node's clock: local = true + offset_us from now on; drift 0.5 = 50% fast."""
@@ -195,6 +201,10 @@ class SimCluster(Cluster):
                   drift: float | None = None) -> None:
         self.world.set_clock(node, offset_us=offset_us, drift=drift)
 
+    def degrade_link(self, src: str, dst: str, loss: float = 0.0,
+                     duplicate: float = 0.0) -> None:
+        self.world.degrade_link(src, dst, loss=loss, duplicate=duplicate)
+
     def sleep(self, seconds: float) -> None:
         self.world.run_for(round(seconds * US_PER_S))
 
@@ -267,6 +277,7 @@ class RealCluster(Cluster):
             for n in REPLICAS
         }
         self.seed = seed
+        self._links: dict[str, dict[str, dict[str, float]]] = {}
         self.loop: _LoopThread | None = None
         self.client_host = None
 
@@ -311,6 +322,12 @@ class RealCluster(Cluster):
 
     def disk_full(self, node: str, full: bool = True) -> None:
         self.procs[node].set_faults(disk_full=full)
+
+    def degrade_link(self, src: str, dst: str, loss: float = 0.0,
+                     duplicate: float = 0.0) -> None:
+        links = self._links.setdefault(src, {})
+        links[dst] = {"loss": loss, "duplicate": duplicate}
+        self.procs[src].set_faults(links=links)
 
     def set_clock(self, node: str, offset_us: int | None = None,
                   drift: float | None = None) -> None:

@@ -204,3 +204,14 @@ def test_clock_skew_changes_when_a_dead_leader_is_noticed_not_whether(cluster) -
     assert cluster.events("n3", "leader_suspected") == []  # its own clock is not there yet
     assert cluster.wait_until(lambda: cluster.events("n3", "leader_suspected"), SETTLE_S)
     assert cluster.log("n2") == values("k", 3)
+
+
+def test_a_lossy_duplicating_link_slows_a_follower_but_it_catches_up(cluster) -> None:
+    cluster.degrade_link("n1", "n3", loss=0.3, duplicate=0.3)
+    written = values("l", 40)
+    assert cluster.write_all(written, SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.log("n3") == written, SETTLE_S)
+    assert cluster.events("n3", "leader_suspected") == []
+    cluster.degrade_link("n1", "n3")  # healed
+    assert cluster.write_all(values("h", 2), SETTLE_S)
+    assert cluster.wait_until(lambda: cluster.log("n3") == written + values("h", 2), SETTLE_S)

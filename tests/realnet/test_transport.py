@@ -16,7 +16,7 @@ import pytest
 from realnet.echo import EchoNode, RNBoom, RNPing
 from realnet.host import NodeHost
 from realnet.procs import NodeProcess, free_ports
-from realnet.transport import Hello, frame
+from realnet.transport import Hello, LinkFault, frame
 from simlog.protocol import codec
 
 pytestmark = [pytest.mark.realnet, pytest.mark.timeout(60)]
@@ -201,3 +201,56 @@ def test_faults_file_applies_on_signal_and_at_every_start(tmp_path: Path) -> Non
         assert 3_590_000_000 < skew_us < 3_600_000_000
     finally:
         proc.stop()
+
+
+def test_link_faults_loss_duplicate_delay_jitter_cut(tmp_path: Path) -> None:
+    async def main() -> None:
+        a, b, _ = echo_pair(tmp_path)
+        await a.start()
+        await b.start()
+        loop = asyncio.get_running_loop()
+        try:
+            # Warm the connection first so connect time does not blur the figures.
+            a.runtime.send("b", RNPing(seq=-1))
+            assert await until(lambda: len(a.node.pongs) == 1)
+            a.node.pongs.clear()
+            a.transport.set_link("b", LinkFault(loss=0.5))
+            dropped0 = a.transport.stats.dropped
+            for i in range(400):
+                a.runtime.send("b", RNPing(seq=i))
+            lost = a.transport.stats.dropped - dropped0
+            assert 120 < lost < 280  # seeded coin flips, about half
+            assert await until(lambda: len(a.node.pongs) == 400 - lost)
+            seqs = [s for _, s in a.node.pongs]
+            assert seqs == sorted(seqs)  # loss alone never reorders
+            a.node.pongs.clear()
+            a.transport.set_link("b", LinkFault(duplicate=1.0))
+            a.runtime.send("b", RNPing(seq=7))
+            assert await until(lambda: len(a.node.pongs) == 2)
+            assert a.node.pongs == [("b", 7), ("b", 7)]
+            a.node.pongs.clear()
+            a.transport.set_link("b", LinkFault(delay_s=0.2))
+            t0 = loop.time()
+            a.runtime.send("b", RNPing(seq=8))
+            assert await until(lambda: a.node.pongs == [("b", 8)])
+            assert loop.time() - t0 >= 0.2
+            a.node.pongs.clear()
+            a.transport.set_link("b", LinkFault(jitter_s=0.05))
+            for i in range(50):
+                a.runtime.send("b", RNPing(seq=i))
+            assert await until(lambda: len(a.node.pongs) == 50)
+            seqs = [s for _, s in a.node.pongs]
+            assert sorted(seqs) == list(range(50)) and seqs != sorted(seqs)  # reordered
+            a.node.pongs.clear()
+            a.transport.set_link("b", LinkFault(cut=True))
+            b.runtime.send("a", RNPing(seq=9))  # one way only: b -> a still works...
+            assert await until(lambda: a.node.pings == 1)
+            await asyncio.sleep(0.1)
+            assert b.node.pongs == []  # ...but the pong a sends back is cut
+            a.transport.set_link("b", None)
+            a.runtime.send("b", RNPing(seq=10))
+            assert await until(lambda: a.node.pongs == [("b", 10)])
+        finally:
+            await a.close()
+            await b.close()
+    asyncio.run(main())
