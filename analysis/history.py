@@ -236,15 +236,18 @@ def history_frames(history: str | Path | Iterable[Any]) -> HistoryFrames:
     history has millions of rows."""
     with gc_paused():
         pairs = pair(history)
+        ops = table(op_columns(pairs), OP_COLUMNS)
         sends = [entry for entry in pairs if entry[1]["f"] == "send"]
-        send_columns = op_columns(sends)
         invoke_values = [invoke.get("value") for invoke, _ in sends]
         done_values = [done.get("value") for _, done in sends]
-        for name in ("id", "topic", "partition", "key"):
-            send_columns[name] = value_column(done_values, invoke_values, name)
+        send_columns = {name: value_column(done_values, invoke_values, name)
+                        for name in ("id", "topic", "partition", "key")}
         send_columns["offset"] = [
             value.get("offset") if isinstance(value, dict) and done["type"] == "ok" else None
             for value, (_, done) in zip(done_values, sends)]
+        send_table = pd.concat(
+            [ops[ops["f"] == "send"].reset_index(drop=True),
+             table(send_columns, SEND_COLUMNS[len(OP_COLUMNS):])], axis=1)
         consumer: dict[str, dict[str, list]] = {
             kind: {name: [] for name in names} for kind, names in
             (("polls", POLL_COLUMNS), ("records", RECORD_COLUMNS), ("commits", COMMIT_COLUMNS),
@@ -253,8 +256,7 @@ def history_frames(history: str | Path | Iterable[Any]) -> HistoryFrames:
             if done["f"] in ("poll", "commit", "assign"):
                 add_consumer_op(consumer, invoke, done)
         return HistoryFrames(
-            ops=table(op_columns(pairs), OP_COLUMNS),
-            sends=table(send_columns, SEND_COLUMNS),
+            ops=ops, sends=send_table,
             **{kind: table(consumer[kind], columns) for kind, columns in
                (("polls", POLL_COLUMNS), ("records", RECORD_COLUMNS),
                 ("commits", COMMIT_COLUMNS), ("assigns", ASSIGN_COLUMNS))},
