@@ -24,6 +24,7 @@ class StubBroker(NodeBase):
             heartbeat_interval_us=config.broker_heartbeat_interval_us,
             on_shutdown_complete=lambda: rt.halt("controlled shutdown complete"))
         self.led: dict[tuple[str, int], int] = {}  # partition -> leader epoch we lead in
+        self.followed: set[tuple[str, int]] = set()
         self.responses: list[Message] = []
 
     def start(self) -> None:
@@ -36,6 +37,10 @@ class StubBroker(NodeBase):
             self.led[(p.topic, p.partition)] = p.leader_epoch
         for p in local.followers:
             self.led.pop((p.topic, p.partition), None)
+            self.followed.add((p.topic, p.partition))
+        for tp in local.deletes:
+            self.led.pop(tp, None)
+            self.followed.discard(tp)
 
     def on_message(self, src: str, msg: Message) -> None:
         if self.controller is not None and self.controller.on_message(src, msg):

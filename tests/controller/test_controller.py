@@ -290,3 +290,22 @@ def test_combined_mode_brokers_run_the_quorum():
     survivor = next(n for n in BROKERS if c.node(n) is not None)
     assert image(c, survivor).broker(BROKERS[leader]).fenced
     assert image(c, survivor).partitions_led_by(BROKERS[leader]) == []
+
+
+def test_lagging_broker_catches_up_from_a_snapshot_and_sees_its_partitions():
+    c, _ = started({"simlog.metadata.snapshot.interval.records": 10})
+    create_topic(c, "x", partitions=3, rf=3)
+    c.crash("b3")
+    c.run_for(12 * S)  # fenced: leadership of x-2 moved away
+    create_topic(c, "y", partitions=6, rf=2)
+    c.run_for(S)
+    ctrl = c.node(active(c))
+    assert ctrl.metadata.raft.log.start_offset > 0  # the log was cut by a snapshot
+    b3 = c.restart("b3")
+    assert c.run_until_true(lambda: b3.metadata.image == ctrl.image
+                            and not ctrl.image.broker(3).fenced, 20 * S)
+    assert [e for e in c.events_of("raft_snapshot_loaded") if e["node"] == "b3"]
+    # the delta from the snapshot told b3 which partitions it hosts, as a follower
+    assert b3.followed == {("x", 0), ("x", 1), ("x", 2)}
+    assert b3.led == {}
+    assert ctrl.image.partitions_led_by(3) == []
