@@ -57,6 +57,7 @@ class ProducerBatch:
     attempts: int = 0
     retry_at_us: int = 0
     in_flight: bool = False
+    reported: bool = False  # callbacks ran (an in-flight batch may expire before its answer)
     # True once any attempt may have reached a log (no answer, or a broker error
     # after the append); decides fail versus info if the batch finally fails.
     maybe_written: bool = False

@@ -62,13 +62,13 @@ class Sender:
         self.requests_sent = 0
         self.retries = 0
         self.buffered_bytes = 0  # record bytes appended and not yet completed
+        self._in_flight_batches: dict[int, ProducerBatch] = {}  # by creation order
 
     # --- one pass ------------------------------------------------------------
     def run(self) -> int | None:
         """Expire, then drain and send what is ready. Returns the next deadline."""
         now = self.rt.now()
-        self._expire(now)
-        deadline: int | None = None
+        deadline = self._expire(now)
         by_host: dict[str, list[TopicPartition]] = {}
         for tp in self.acc.partitions():
             head = self.acc.head(tp)
@@ -131,6 +131,7 @@ class Sender:
             b.attempts += 1
             b.in_flight = True
             self._tp_in_flight[b.tp] = self._tp_in_flight.get(b.tp, 0) + 1
+            self._in_flight_batches[b.seq_no] = b
         req = ProduceRequest(
             correlation_id=self.tracker.next_correlation_id(), acks=self.cfg.acks,
             timeout_ms=self.cfg.request_timeout_us // 1000,
@@ -200,6 +201,11 @@ class Sender:
     def _retry_or_fail(self, b: ProducerBatch, err: Errors, reason: str,
                        force_retriable: bool = False) -> None:
         now = self.rt.now()
+        if b.reported:
+            # Expired while in flight and already reported: settle the bookkeeping only.
+            if self.idem is not None:
+                self.idem.on_failure(b)
+            return
         retriable = force_retriable or err.retriable
         if retriable and b.attempts <= self.cfg.retries and now < b.deadline_us:
             self.retries += 1
@@ -219,9 +225,13 @@ class Sender:
         return max(1, min(cap, int(exp * jitter)))
 
     # --- endings -------------------------------------------------------------
-    def _expire(self, now: int) -> None:
-        """Fail queued batches past delivery.timeout.ms. Deadlines grow along each
-        queue (creation order), so only heads need looking at."""
+    def _expire(self, now: int) -> int | None:
+        """Fail batches past delivery.timeout.ms; returns the next such deadline.
+
+        Queued batches: deadlines grow along each queue (creation order), so only heads
+        need looking at. In-flight batches expire too, as in Kafka: they are reported
+        `info` at once (they may be written) and their late answer only settles the
+        idempotence bookkeeping."""
         for tp in self.acc.partitions():
             while True:
                 head = self.acc.head(tp)
@@ -230,6 +240,17 @@ class Sender:
                 self.acc.remove(head)
                 err = head.last_error if isinstance(head.last_error, Errors) else None
                 self._fail(head, err, "delivery.timeout.ms expired")
+        deadline: int | None = None
+        for b in self._in_flight_batches.values():  # dict order: creation order
+            if b.reported:
+                continue
+            if b.deadline_us <= now:
+                b.maybe_written = True
+                self._complete(b, INFO, b.last_error if isinstance(b.last_error, Errors)
+                               else None, None, "delivery.timeout.ms expired in flight")
+            else:
+                deadline = _min(deadline, b.deadline_us)
+        return deadline
 
     def _fail(self, b: ProducerBatch, err: Errors | None, reason: str) -> None:
         if self.idem is not None:
@@ -238,6 +259,7 @@ class Sender:
 
     def _landed(self, b: ProducerBatch) -> None:
         b.in_flight = False
+        self._in_flight_batches.pop(b.seq_no, None)
         left = self._tp_in_flight.get(b.tp, 0) - 1
         if left > 0:
             self._tp_in_flight[b.tp] = left
@@ -246,6 +268,9 @@ class Sender:
 
     def _complete(self, b: ProducerBatch, status: str, err: Errors | None,
                   base_offset: int | None, reason: str) -> None:
+        if b.reported:
+            return
+        b.reported = True
         topic, partition = b.tp
         self.buffered_bytes -= b.raw_size()
         for i, rec in enumerate(b.records):

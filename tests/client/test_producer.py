@@ -488,3 +488,28 @@ def test_a_refused_epoch_bump_falls_back_to_a_new_producer_id() -> None:
     assert p.idempotence is not None and p.idempotence.producer_id == 1002
     assert batches_sent(w)[-1] == (1002, 0, 0, 1)
     assert log_ids(w, ("orders", 0)) == ["p1-0"]
+
+
+def test_an_in_flight_batch_expires_at_its_delivery_deadline() -> None:
+    """As Kafka: delivery.timeout.ms also bounds a batch whose request is still in
+    flight; it is reported info then, not when the request finally times out."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, _ = make(w, **{"linger.ms": 0, "request.timeout.ms": 10000,
+                      "delivery.timeout.ms": 10000, "max.in.flight.requests.per.connection": 1,
+                      "enable.idempotence": False})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True
+    done: dict[str, tuple[int, SendResult]] = {}
+    start = w.now
+    for rid, delay in (("a", 0), ("b", 5 * S)):
+        w.run_for(delay)
+        p.send("orders", b"v", partition=0,
+               on_complete=lambda r, rid=rid: done.__setitem__(rid, (w.now, r)))
+    w.run_for(30 * S)
+    t_b, r_b = done["b"]
+    assert r_b.status == "info"
+    # b was sent at ~10 s (after a's request timed out) and expired in flight at ~15 s,
+    # well before its own request would have timed out (~20 s).
+    assert 14 * S < t_b - start < 16 * S
+    assert done["a"][1].status == "info"
