@@ -14,6 +14,11 @@ How an unsuccessful batch is reported (SCENARIOS.md history):
   an error after the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT from
   the broker's acks=all wait), and always for acks=0.
 
+Expiry: a batch past `delivery.timeout.ms` is failed whether queued (fail if it never
+reached a broker, else info) or in flight (info at once; its late answer only settles
+the idempotence bookkeeping), as Kafka's Sender does. Not modelled: splitting a batch
+answered MESSAGE_TOO_LARGE (Kafka re-batches it); here that is a definite `fail`.
+
 Ordering: without idempotence and with more than one request in flight a retried
 batch can land after a later one (Kafka's documented reordering). With
 `max.in.flight.requests.per.connection=1` a partition is muted while its batch is in
