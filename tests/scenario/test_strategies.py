@@ -32,6 +32,7 @@ def test_every_generated_scenario_validates(raw):
     assert [c.name for c in scenario.checks] == raw["checks"]
 
 
+@settings(max_examples=max(18, settings.default.max_examples // 2))
 @given(st.sampled_from(FAULT_KINDS).flatmap(
     lambda kind: st.tuples(st.just(kind), schedules(
         topics={"orders": 3}, producers=["p1"], members=["g-1"], kinds=[kind],
