@@ -122,6 +122,7 @@ class KafkaRaftClient:
         self._last_leader_contact_us = -1
         self._bootstrap_index = 0
         self._votes: set[str] = set()
+        self._refetched = False  # this pre-vote round already retried the leader
         self._progress: dict[str, _Progress] = {}
         self._parked: dict[str, tuple[QuorumFetchRequest, Timer]] = {}
         self._epoch_start_offset = 0
@@ -295,6 +296,7 @@ class KafkaRaftClient:
         self._leave_leader()
         self.role = PROSPECTIVE
         self._votes = {self.node_id}
+        self._refetched = False
         self.rt.emit("raft_prospective", epoch=self.epoch)
         self._send_fetch()  # keep fetching from a known leader: an answer ends the round
         self._arm(self._election_delay_us(), self._on_election_timeout)
@@ -514,6 +516,14 @@ class KafkaRaftClient:
             self._observe_epoch(resp.leader_epoch, resp.leader_id)
             return
         if not resp.vote_granted:
+            if (resp.pre_vote and self.role == PROSPECTIVE and resp.leader_epoch == self.epoch
+                    and resp.leader_id is not None and resp.leader_id == self.leader_id
+                    and not self._refetched):
+                self._refetched = True
+                # a voter still hears from our leader: retry the fetch now rather than
+                # after the request timeout (we may just have been cut off from it)
+                self._abandon_fetch()
+                self._send_fetch()
             return
         if resp.pre_vote:
             if self.role == PROSPECTIVE and resp.candidate_epoch == self.epoch + 1:
