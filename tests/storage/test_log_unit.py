@@ -369,3 +369,25 @@ def test_config_from_kafka_names(policy: str) -> None:
     assert (cfg.retention_bytes, cfg.flush_messages, cfg.flush_interval_us) == (4096, None, 100_000)
     assert cfg.index_interval_bytes == 512 and cfg.delete_retention_us == 10_000
     assert cfg.compact == ("compact" in policy) and cfg.delete == ("delete" in policy)
+
+
+def test_power_loss_after_truncating_below_the_recovery_point() -> None:
+    """A truncation below the recovery point must never let recovery trust bytes that
+    were appended after it (and lost): the old recovery point is deleted at once."""
+    env = Env(segment_bytes=400)
+    env.disk = SimDisk(env.host, DiskParams(dirty_expire_us=None, torn_writes=False))
+    env.log = env.open()
+    for _ in range(5):
+        env.append(b"a" * 100)  # two per segment: [0,1] [2,3] [4]
+    env.host.run_all()
+    assert env.log.recovery_point == 4
+    assert env.log.truncate_to(1) is None
+    for _ in range(4):
+        env.append(b"b" * 100)  # unsynced: [0 old, 1 new] [2,3] [4]
+    env.log.close()
+    env.disk.power_loss()
+    env.host.run_all()
+    log = env.open()
+    env.log = log
+    assert log.log_end_offset == 1
+    assert [(o, v) for o, _k, v in env.records()] == [(0, b"a" * 100)]
