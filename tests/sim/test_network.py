@@ -250,7 +250,6 @@ def test_every_message_is_delivered_dropped_or_in_flight(seed, faults) -> None:
         w.call_later(at, action)
     w.run(300_000)
     s = w.stats()
-    assert s["sent"] > 0
     assert s["sent"] + s["duplicated"] == s["delivered"] + sum(s["dropped"].values()) \
         + s["in_flight"]
     got = sum(sum(n.received.values()) for n in map(w.node, ids) if n is not None)
