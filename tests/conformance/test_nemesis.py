@@ -1,7 +1,7 @@
 """Random faults against the replicated log, in both worlds (slow suite).
 
 A seeded nemesis crashes (sometimes with power loss), pauses, restarts and resumes
-replicas between bursts of writes; then everything heals, and a final power loss
+replicas and makes links lossy between bursts of writes; then everything heals, and a final power loss
 of every replica must keep every acknowledged write on a majority, at its index.
 """
 
@@ -34,6 +34,7 @@ def test_random_faults_never_lose_an_acknowledged_write(cluster, seed: int) -> N
     rng = random.Random(seed)
     crashed: set[str] = set()
     paused: set[str] = set()
+    lossy: set[tuple[str, str]] = set()
     n_written = 0
     for _ in range(12):
         broken = sorted(crashed | paused)
@@ -48,8 +49,12 @@ def test_random_faults_never_lose_an_acknowledged_write(cluster, seed: int) -> N
         else:
             healthy = [n for n in cluster.replicas if n not in crashed | paused]
             node = rng.choice(healthy)
-            fault = rng.choice(["crash", "power_loss", "pause"])
-            if fault == "pause":
+            fault = rng.choice(["crash", "power_loss", "pause", "lossy_link"])
+            if fault == "lossy_link":
+                dst = rng.choice([n for n in cluster.replicas if n != node])
+                cluster.degrade_link(node, dst, loss=0.3, duplicate=0.1)
+                lossy.add((node, dst))
+            elif fault == "pause":
                 cluster.pause(node)
                 paused.add(node)
             else:
@@ -62,6 +67,8 @@ def test_random_faults_never_lose_an_acknowledged_write(cluster, seed: int) -> N
         # At every step, not only at the end: what was acked is already durable on a
         # majority (a power loss of everything right now would keep it).
         assert durable_on_majority(cluster, cluster.acked_values(), durable=True) == []
+    for src, dst in sorted(lossy):
+        cluster.degrade_link(src, dst)
     for node in sorted(paused):
         cluster.resume(node)
     for node in sorted(crashed):
