@@ -329,6 +329,9 @@ def _check_op(kind: str, op: Any, world: _World, spec: ScenarioSpec, path: Path)
             hint = did_you_mean(client, known)
             raise _Fail((*path, action), f"unknown client '{client}' ({world.describe()})"
                                          f"{hint}")
+        if client not in known:  # a new member joins its group: later faults may name it
+            group = next(g for g in sorted(world.groups) if client.startswith(f"{g}-"))
+            world.groups[group] = (*world.groups[group], client)
     elif kind == "random" and op.until > spec.duration:
         raise _Fail((*path, "until"), f"expected until <= duration "
                                       f"{format_time_us(spec.duration)}, found "

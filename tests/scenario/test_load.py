@@ -226,3 +226,12 @@ def test_selector_typo_of_a_set_name_gets_a_did_you_mean():
 def test_an_op_without_a_value_is_an_error():
     text = "name: x\nduration: 1m\nfaults:\n  - {at: 1s, add_broker: null}\n"
     assert error_of(text) == "split_brain.yaml:4: faults[0]: add_broker needs a value, found null"
+
+
+def test_a_member_that_joins_can_be_named_by_later_faults():
+    text = ("name: x\nduration: 1m\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
+            "    - {group: g, members: 2, topics: [t]}\nfaults:\n"
+            "  - {at: 1s, client: {join: g-3}}\n  - {at: 2s, client: {crash: g-3}}\n"
+            "  - {at: 3s, client: {crash: h-1}}\n")
+    assert error_of(text) == ("split_brain.yaml:10: faults[2].client.crash: unknown client "
+                              "'h-1' (cluster has b1..b3, c1..c3; clients g-1..g-3) (did you mean 'g-1'?)")
