@@ -23,7 +23,8 @@ lost. A power loss before the due time cancels it.
 Durability is settled lazily: the durable image is brought up to date (completed
 fsyncs, expired writeback) only when someone can observe it: at fsync issue and
 completion, at power loss, and when a test inspects it. Dirty data is tracked as the
-list of pending writes, never as whole-file copies.
+list of pending writes, never as whole-file copies, and the durable image shares the
+page cache's bytes while it is a prefix of them (see `_File`).
 
 Costs go to the node through its host (`charge`): page-cache writes and hits cost
 bytes / `memory_bytes_per_s`, reads of chunks that are not in the (bounded, LRU)
@@ -126,29 +127,68 @@ class _Write:
 
 
 class _File:
-    """A file (an inode): its page-cache bytes, its durable bytes, its pending writes."""
+    """A file (an inode): its page-cache bytes, its durable bytes, its pending writes.
 
-    __slots__ = ("cache", "dirty_bytes", "durable", "ino", "pending")
+    The durable image is *shared* while it is a prefix of the page cache
+    (`durable is None`: durable = cache[:durable_len]), which is the whole life of an
+    append-only log, so log bytes are held once. It is *split* into its own
+    bytearray only when the two diverge below durable_len (an overwrite of durable
+    bytes, or a write made durable while a later overwrite of the same bytes is still
+    pending), and shared again once nothing is pending.
+    """
+
+    __slots__ = ("cache", "dirty_bytes", "durable", "durable_len", "ino", "pending")
 
     def __init__(self, ino: int) -> None:
         self.ino = ino
         self.cache = bytearray()
-        self.durable = bytearray()
+        self.durable: bytearray | None = None
+        self.durable_len = 0
         self.pending: deque[_Write] = deque()
         self.dirty_bytes = 0
+
+    def split(self) -> bytearray:
+        """Give the durable image its own bytes (before cache and durable diverge)."""
+        if self.durable is None:
+            self.durable = bytearray(self.cache[:self.durable_len])
+        return self.durable
+
+    def maybe_share(self) -> None:
+        """Nothing pending means durable == cache: hold the bytes once again."""
+        if self.durable is not None and self.dirty_bytes == 0:
+            self.durable = None
+            self.durable_len = len(self.cache)
+
+    def durable_image(self) -> bytes:
+        if self.durable is None:
+            return bytes(self.cache[:self.durable_len])
+        return bytes(self.durable)
 
 
 def _apply(write: _Write) -> None:
     """Put a pending write into its file's durable image and mark it done."""
     write.done = True
-    if not write.data:
+    data = write.data
+    if not data:
         return  # clipped away by a truncate
     f = write.file
+    f.dirty_bytes -= len(data)
+    off = write.offset
+    end = off + len(data)
+    if f.durable is None:
+        if off <= f.durable_len:
+            with memoryview(f.cache) as view:
+                same = view[off:end] == data
+            if same:  # the cache still holds exactly these bytes: extend the prefix
+                if end > f.durable_len:
+                    f.durable_len = end
+                return
+        f.split()
     d = f.durable
-    if write.offset > len(d):
-        d.extend(bytes(write.offset - len(d)))
-    d[write.offset:write.offset + len(write.data)] = write.data
-    f.dirty_bytes -= len(write.data)
+    assert d is not None
+    if off > len(d):
+        d.extend(bytes(off - len(d)))
+    d[off:end] = data
 
 
 class SimDisk:
@@ -283,6 +323,8 @@ class SimDisk:
         f = self._file_for_write(path)
         if data:
             data = bytes(data)
+            if f.durable is None and offset < f.durable_len:
+                f.split()  # about to overwrite durable bytes in the cache
             if offset > size:  # the gap is written zeros, pending like any write
                 gap = bytes(offset - size)
                 f.cache.extend(gap)
@@ -336,7 +378,10 @@ class SimDisk:
         if length < len(f.cache):
             self._used_bytes -= len(f.cache) - length
             del f.cache[length:]
-            del f.durable[length:]
+            if f.durable is None:
+                f.durable_len = min(f.durable_len, length)
+            else:
+                del f.durable[length:]
             for w in f.pending:
                 end = w.offset + len(w.data)
                 if not w.done and end > length:
@@ -413,6 +458,7 @@ class SimDisk:
             w = pending.popleft()
             if not w.done:
                 _apply(w)
+        f.maybe_share()
 
     def _settle(self, now_us: int) -> None:
         """Apply completed fsyncs and expired writeback to the durable images."""
@@ -432,6 +478,7 @@ class SimDisk:
                     pending = w.file.pending
                     while pending and pending[0].done:
                         pending.popleft()
+                    w.file.maybe_share()
 
     # ------------------------------------------------------------------ faults
 
@@ -457,7 +504,11 @@ class SimDisk:
         for f in self._files.values():
             f.pending.clear()
             f.dirty_bytes = 0
-            f.cache = bytearray(f.durable)
+            if f.durable is None:
+                del f.cache[f.durable_len:]
+            else:
+                f.cache, f.durable = f.durable, None
+                f.durable_len = len(f.cache)
             self._used_bytes += len(f.cache)
         self._writes.clear()
         self._inflight.clear()
@@ -490,8 +541,8 @@ class SimDisk:
         for pos in positions:
             mask = self.rng.randrange(1, 256)
             f.cache[pos] ^= mask
-            if pos < len(f.durable):
-                f.durable[pos] ^= mask
+            if f.durable is not None and pos < len(f.durable):
+                f.durable[pos] ^= mask  # (a shared durable image flipped with the cache)
             for w in f.pending:
                 if not w.done and w.offset <= pos < w.offset + len(w.data):
                     patched = bytearray(w.data)
@@ -524,7 +575,7 @@ class SimDisk:
         (None if the file does not exist)."""
         self._settle(self.host.now_us())
         f = self._files.get(path)
-        return None if f is None else bytes(f.durable)
+        return None if f is None else f.durable_image()
 
     def dirty_bytes(self, path: str) -> int:
         """Bytes of path written and not yet durable."""

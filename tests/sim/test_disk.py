@@ -340,3 +340,94 @@ def test_disk_matches_a_whole_file_reference_model(ops) -> None:
         for p in cache:
             assert disk.read(p, 0, 1000) == cache[p]
             assert disk.durable_bytes(p) == durable[p]
+
+
+ASYNC_OPS = st.one_of(
+    OPS,
+    st.tuples(st.just("fsync_issue"), st.sampled_from(PATHS)),
+    st.tuples(st.just("run")),
+)
+
+
+@given(st.lists(ASYNC_OPS, max_size=50))
+def test_disk_with_fsyncs_in_flight_matches_snapshot_model(ops) -> None:
+    """An fsync makes durable exactly what the file held when it was issued (cut by
+    later truncates), however writes, overwrites, renames and power losses
+    interleave with its completion. Exercises shared and split durable images."""
+    disk, host = make(dirty_expire_us=None, torn_writes=False)
+    cache: dict[str, bytes] = {}
+    durable: dict[str, bytes] = {}
+    ident: dict[str, int] = {}  # path -> file identity (renames move it)
+    inflight: list[list] = []  # [identity, snapshot] in issue order
+    next_id = [0]
+
+    def new_file(path: str) -> None:
+        if path not in cache:
+            next_id[0] += 1
+            ident[path] = next_id[0]
+            cache[path] = b""
+            durable[path] = b""
+
+    for op in ops:
+        kind = op[0]
+        if kind == "append":
+            new_file(op[1])
+            disk.append(op[1], op[2])
+            cache[op[1]] += op[2]
+        elif kind == "pwrite":
+            new_file(op[1])
+            disk.pwrite(op[1], op[2], op[3])
+            old = cache[op[1]] + bytes(max(0, op[2] - len(cache[op[1]])))
+            cache[op[1]] = old[:op[2]] + op[3] + old[op[2] + len(op[3]):]
+        elif kind == "truncate":
+            disk.truncate(op[1], op[2])
+            if op[1] in cache:
+                cache[op[1]] = cache[op[1]][:op[2]]
+                durable[op[1]] = durable[op[1]][:op[2]]
+                for item in inflight:
+                    if item[0] == ident[op[1]]:
+                        item[1] = item[1][:op[2]]
+        elif kind == "rename":
+            disk.rename(op[1], op[2])
+            if op[1] in cache and op[1] != op[2]:
+                for m in (cache, durable, ident):
+                    m[op[2]] = m.pop(op[1])
+        elif kind == "delete":
+            disk.delete(op[1])
+            if op[1] in cache:
+                del cache[op[1]], durable[op[1]], ident[op[1]]
+        elif kind in ("sync", "fsync_issue"):
+            disk.fsync(op[1], lambda e: None)
+            if op[1] in cache:
+                inflight.append([ident[op[1]], cache[op[1]]])
+            if kind == "sync":
+                kind = "run"
+        if kind == "run":
+            host.run_all()
+            by_ident = {i: p for p, i in ident.items()}
+            for i, snap in inflight:
+                if i in by_ident:
+                    durable[by_ident[i]] = snap
+            inflight.clear()
+        elif kind == "power_loss":
+            disk.power_loss()
+            inflight.clear()
+            cache = dict(durable)
+        assert disk.list() == sorted(cache)
+        for p in cache:
+            assert disk.read(p, 0, 1000) == cache[p]
+            assert disk.durable_bytes(p) == durable[p]
+
+
+def test_append_only_log_holds_its_bytes_once() -> None:
+    disk, host = make(dirty_expire_us=1_000)
+    for _ in range(100):
+        disk.append("log", b"x" * 100)
+    disk.fsync("log", lambda e: None)
+    host.run_all()
+    f = disk._files["log"]
+    assert f.durable is None and f.durable_len == 10_000  # shared with the page cache
+    disk.pwrite("log", 0, b"y")  # overwrite durable bytes: the images diverge
+    assert f.durable is not None and disk.durable_bytes("log")[:1] == b"x"
+    host.advance(2_000)  # writeback: nothing pending, shared again
+    assert disk.durable_bytes("log")[:1] == b"y" and f.durable is None
