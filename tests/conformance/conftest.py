@@ -266,6 +266,29 @@ class RealCluster(Cluster):
     name = "real"
 
     def __init__(self, root: Path, seed: int = 1) -> None:
+        self.base = root
+        self.root = root
+        self.seed = seed
+        self.book: dict[str, tuple[str, int]] = {}
+        self.procs: dict = {}
+        self._links: dict[str, dict[str, dict[str, float]]] = {}
+        self.loop: _LoopThread | None = None
+        self.client_host = None
+
+    def start(self, attempts: int = 3) -> None:
+        """Start on fresh OS-chosen ports; if another process grabs one of them between
+        choosing and binding, start again on new ports in a fresh directory."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(self.base / f"attempt-{attempt}")
+                return
+            except (RuntimeError, OSError):
+                self.close()
+                if attempt == attempts:
+                    raise
+
+    def _start_once(self, root: Path) -> None:
+        from realnet.host import NodeHost
         from realnet.procs import NodeProcess, free_ports
 
         self.root = root
@@ -273,19 +296,11 @@ class RealCluster(Cluster):
         self.book = {n: ("127.0.0.1", p) for n, p in zip((*REPLICAS, CLIENT), ports)}
         self.procs = {
             n: NodeProcess(n, self.book[n][1], root / n, self.book,
-                           "simlog.examples.replicated_log:factory", seed=seed)
+                           "simlog.examples.replicated_log:factory", seed=self.seed)
             for n in REPLICAS
         }
-        self.seed = seed
-        self._links: dict[str, dict[str, dict[str, float]]] = {}
-        self.loop: _LoopThread | None = None
-        self.client_host = None
-
-    def start(self) -> None:
-        from realnet.host import NodeHost
-
         self.loop = _LoopThread()
-        self.client_host = NodeHost(CLIENT, make_factory(CONFIG), self.root / CLIENT,
+        self.client_host = NodeHost(CLIENT, make_factory(CONFIG), root / CLIENT,
                                     dict(self.book), port=self.book[CLIENT][1], seed=self.seed)
         self.loop.run(self.client_host.start())
         for p in self.procs.values():  # in parallel: no replica waits long for another
@@ -301,6 +316,8 @@ class RealCluster(Cluster):
                 with contextlib.suppress(Exception):  # teardown must go on
                     self.loop.run(self.client_host.close(), timeout_s=5.0)
             self.loop.close()
+        self.loop = None
+        self.client_host = None
 
     def crash(self, node: str, power_loss: bool = False) -> None:
         if power_loss:
