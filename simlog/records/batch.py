@@ -508,7 +508,8 @@ def iter_batches(
         if err is not None:
             yield err
             return
-        batch = RecordBatch(bytes(view[i : i + h.size]), pos)
+        whole = i == 0 and h.size == end and isinstance(data, bytes)
+        batch = RecordBatch(data if whole else bytes(view[i : i + h.size]), pos)
         if validate and not batch.crc_ok():
             yield batch.validate() or BatchError(h.base_offset, pos, "CRC mismatch")
             return

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 from simlog.records.batch import (
     BatchError,
@@ -285,9 +284,11 @@ class PartitionLog:
                 )
             set_base_offset(buf, next_offset, rel)
             set_partition_leader_epoch(buf, leader_epoch, rel)
-            headers.append(
-                (rel, replace(h, base_offset=next_offset, partition_leader_epoch=leader_epoch))
-            )
+            headers.append((rel, BatchHeader(
+                next_offset, h.batch_length, leader_epoch, h.magic, h.crc, h.attributes,
+                h.last_offset_delta, h.base_timestamp, h.max_timestamp, h.producer_id,
+                h.producer_epoch, h.base_sequence, h.records_count,
+            )))
             next_offset += h.last_offset_delta + 1
         if leader_epoch >= 0 and leader_epoch > self._epochs.latest_epoch:
             self.assign_epoch(leader_epoch, self.log_end_offset)

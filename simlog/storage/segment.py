@@ -24,6 +24,7 @@ from simlog.storage.checkpoint import read_file
 from simlog.storage.index import OffsetIndex, TimeIndex
 
 READ_CHUNK = 64 * 1024
+INDEX_BUFFER = 64
 MAX_REL_OFFSET = (1 << 31) - 1
 
 
@@ -60,6 +61,12 @@ class LogSegment:
         self.rolling_timestamp = -1  # max timestamp of the first batch (ms), for segment.ms
         self.created_us = created_us
         self.dirty = False  # bytes appended since the last completed fsync
+        # Index entries not yet written: buffered so an append costs one disk call.
+        # They reach the files at seal, fsync, truncation and every INDEX_BUFFER
+        # entries; entries lost in a crash only make the sparse index sparser, and the
+        # active segment's indexes are rebuilt by recovery anyway.
+        self._pending_index: list[bytes] = []
+        self._pending_time: list[bytes] = []
 
     # -- creation / loading ----------------------------------------------------
 
@@ -160,6 +167,8 @@ class LogSegment:
         return kept, error
 
     def _reset_state(self) -> None:
+        self._pending_index.clear()
+        self._pending_time.clear()
         self.next_offset = self.base_offset
         self.index = OffsetIndex()
         self.time_index = TimeIndex()
@@ -224,12 +233,21 @@ class LogSegment:
             tbytes.append(t)
         self.size += len(data)
         self.dirty = True
-        # Index writes are advisory: a failure only costs a longer scan later.
-        if any(ibytes):
-            self.disk.append(self.index_path, b"".join(ibytes))
-        if any(tbytes):
-            self.disk.append(self.time_path, b"".join(tbytes))
+        self._pending_index.extend(b for b in ibytes if b)
+        self._pending_time.extend(b for b in tbytes if b)
+        if len(self._pending_index) + len(self._pending_time) >= INDEX_BUFFER:
+            self.write_index_entries()
         return None
+
+    def write_index_entries(self) -> None:
+        """Write buffered index entries. Index writes are advisory: a failure only
+        costs a longer scan later (or a rebuild at recovery)."""
+        if self._pending_index:
+            self.disk.append(self.index_path, b"".join(self._pending_index))
+            self._pending_index.clear()
+        if self._pending_time:
+            self.disk.append(self.time_path, b"".join(self._pending_time))
+            self._pending_time.clear()
 
     def seal(self) -> None:
         """The segment stops being active: record its largest timestamp in the time
@@ -239,7 +257,8 @@ class LogSegment:
                 self.max_timestamp, self.offset_of_max_timestamp - self.base_offset
             )
             if t:
-                self.disk.append(self.time_path, t)
+                self._pending_time.append(t)
+        self.write_index_entries()
 
     # -- reading -----------------------------------------------------------------------
 
@@ -311,6 +330,7 @@ class LogSegment:
         position, batch = self.find(offset)
         if batch is None:
             return None
+        self.write_index_entries()
         err = self.disk.truncate(self.log_path, position)
         if err is not None:
             return err
@@ -350,6 +370,7 @@ class LogSegment:
 
     def fsync(self, on_done: Callable[[DiskError | None], None]) -> None:
         """fsync the .log and both indexes; on_done once, with the first error."""
+        self.write_index_entries()
         paths = [p for p in (self.log_path, self.index_path, self.time_path) if self.disk.exists(p)]
         if not paths:
             self.disk.fsync(self.log_path, on_done)

@@ -87,6 +87,8 @@ def test_dumps_index_files(tmp_path: Path) -> None:
     assert isinstance(log, PartitionLog)
     for i in range(5):
         log.append_as_leader(build_batch([Record(b"k", b"v" * 40, (), 1000 + i)]), 0, 0)
+    log.flush()  # buffered index entries reach the files
+    disk.run_pending()
     code, out = run(str(tmp_path / "t-0" / "00000000000000000000.index"))
     assert code == 0
     entries = [line for line in out.splitlines() if line.startswith("offset:")]

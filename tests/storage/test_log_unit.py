@@ -65,6 +65,8 @@ def test_segment_files_and_sparse_indexes_in_kafka_format() -> None:
     env = Env(index_interval_bytes=200, segment_bytes=10_000)
     for i in range(12):
         env.append(b"x" * 50, ts=1_000 + 10 * i)
+    env.log.flush()  # index entries are buffered until a flush, roll or truncation
+    env.host.run_all()
     assert env.disk.list(f"{D}/0") == [SEG0 + ".index", SEG0 + ".log", SEG0 + ".timeindex"]
     log_bytes = env.file(SEG0 + ".log")
     batches, err = parse_batches(log_bytes)
@@ -231,6 +233,7 @@ def test_missing_or_garbage_indexes_are_rebuilt() -> None:
     env = Env(segment_bytes=400, index_interval_bytes=100)
     for i in range(8):
         env.append(b"v" * 60, ts=5_000 + i)
+    env.log.flush()
     env.host.run_all()
     idx = f"{D}/00000000000000000000.index"
     tidx = f"{D}/00000000000000000000.timeindex"
