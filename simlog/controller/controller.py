@@ -25,11 +25,13 @@ It serves:
   (INVALID_REQUEST), partition epoch (INVALID_UPDATE_VERSION) and eligibility of added
   replicas (INELIGIBLE_REPLICA).
 - CreateTopics: replicas placed round-robin over eligible brokers (sorted ids, start
-  index = number of existing partitions: deterministic and spread).
+  index = number of existing partitions: deterministic and spread). DeleteTopics:
+  a RemoveTopicRecord per topic (brokers see the partitions in `delta.local_changes`
+  deletes).
 
 Events (rt.emit, only by the node that is Raft leader when a record commits):
 broker_registered, broker_fenced, broker_unfenced, broker_controlled_shutdown,
-topic_created, partition_change, unclean_leader_election, controller_active.
+topic_created, topic_deleted, partition_change, unclean_leader_election, controller_active.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from simlog.controller.records import (
     PartitionChangeRecord,
     PartitionRecord,
     RegisterBrokerRecord,
+    RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
 )
@@ -65,6 +68,9 @@ from simlog.protocol.controller import (
     CreatableTopicResult,
     CreateTopicsRequest,
     CreateTopicsResponse,
+    DeletableTopicResult,
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
 )
 from simlog.protocol.errors import Errors
 from simlog.runtime import Message, Runtime, Timer
@@ -106,6 +112,7 @@ class QuorumController:
             BrokerHeartbeatRequest: self.on_broker_heartbeat_request,
             AlterPartitionRequest: self.on_alter_partition_request,
             CreateTopicsRequest: self.on_create_topics_request,
+            DeleteTopicsRequest: self.on_delete_topics_request,
         }
 
     def on_message(self, src: str, msg: Message) -> bool:
@@ -204,6 +211,8 @@ class QuorumController:
             elif isinstance(r, TopicRecord):
                 self.rt.emit("topic_created", topic=r.name, topic_id=r.topic_id,
                              offset=entry.offset)
+            elif isinstance(r, RemoveTopicRecord):
+                self.rt.emit("topic_deleted", topic_id=r.topic_id, offset=entry.offset)
             elif isinstance(r, PartitionRecord | PartitionChangeRecord):
                 name = self.metadata.image.topic_names.get(r.topic_id, r.topic_id)
                 self.rt.emit("partition_change", topic=name, partition=r.partition_id,
@@ -320,6 +329,10 @@ class QuorumController:
         elif isinstance(msg, AlterPartitionRequest):
             resp = AlterPartitionResponse(correlation_id=cid, error_code=Errors.NOT_CONTROLLER,
                                           controller_id=hint)
+        elif isinstance(msg, DeleteTopicsRequest):
+            resp = DeleteTopicsResponse(correlation_id=cid, controller_id=hint, responses=tuple(
+                DeletableTopicResult(name=n, error_code=Errors.NOT_CONTROLLER)
+                for n in msg.topic_names))
         else:
             assert isinstance(msg, CreateTopicsRequest)
             resp = CreateTopicsResponse(correlation_id=cid, controller_id=hint, topics=tuple(
@@ -553,6 +566,35 @@ class QuorumController:
         def fail() -> None:
             self.rt.send(src, CreateTopicsResponse(correlation_id=cid, topics=tuple(
                 CreatableTopicResult(name=r.name, error_code=Errors.NOT_CONTROLLER)
+                for r in results)))
+
+        self._write(records, respond, fail)
+
+    def on_delete_topics_request(self, src: str, req: DeleteTopicsRequest) -> None:
+        if self._not_active(src, req):
+            return
+        image = self.working
+        assert image is not None
+        records: list[MetadataRecord] = []
+        results: list[DeletableTopicResult] = []
+        for name in req.topic_names:
+            t = image.topic(name)
+            if t is None or any(r.topic_id == t.topic_id for r in records
+                                if isinstance(r, RemoveTopicRecord)):
+                results.append(DeletableTopicResult(
+                    name=name, error_code=Errors.UNKNOWN_TOPIC_OR_PARTITION))
+                continue
+            records.append(RemoveTopicRecord(topic_id=t.topic_id))
+            results.append(DeletableTopicResult(name=name, topic_id=t.topic_id))
+        cid = req.correlation_id
+
+        def respond() -> None:
+            self.rt.send(src, DeleteTopicsResponse(correlation_id=cid, responses=tuple(results),
+                                                   controller_id=self.rt.node_id))
+
+        def fail() -> None:
+            self.rt.send(src, DeleteTopicsResponse(correlation_id=cid, responses=tuple(
+                DeletableTopicResult(name=r.name, error_code=Errors.NOT_CONTROLLER)
                 for r in results)))
 
         self._write(records, respond, fail)

@@ -1,7 +1,7 @@
 """Requests the active controller serves: broker lifecycle, ISR changes, topic creation.
 
 Fields are a subset of Kafka's BrokerRegistration (key 62), BrokerHeartbeat (63),
-AlterPartition (56) and CreateTopics (19), plus `correlation_id` from the header.
+AlterPartition (56), CreateTopics (19) and DeleteTopics (20), plus `correlation_id` from the header.
 Brokers are Kafka's int32 broker ids; a broker's address is its runtime node id,
 given at registration (`host`). Partitions in AlterPartition are named by topic name
 (AlterPartition v0/v1 style) rather than topic id, which the wire codec may map.
@@ -137,6 +137,24 @@ class CreateTopicsResponse(Message, frozen=True, kw_only=True):
     controller_id: str | None = None
 
 
+class DeleteTopicsRequest(Message, frozen=True, kw_only=True):
+    correlation_id: int = 0
+    topic_names: tuple[str, ...]
+    timeout_ms: int = 30_000
+
+
+class DeletableTopicResult(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    topic_id: str = ""
+    error_code: Errors = Errors.NONE
+
+
+class DeleteTopicsResponse(Message, frozen=True, kw_only=True):
+    correlation_id: int = 0
+    responses: tuple[DeletableTopicResult, ...] = ()
+    controller_id: str | None = None
+
+
 __all__ = [
     "AlterPartitionRequest",
     "AlterPartitionRequestPartition",
@@ -153,4 +171,7 @@ __all__ = [
     "CreatableTopicResult",
     "CreateTopicsRequest",
     "CreateTopicsResponse",
+    "DeletableTopicResult",
+    "DeleteTopicsRequest",
+    "DeleteTopicsResponse",
 ]

@@ -18,6 +18,8 @@ from simlog.protocol.controller import (
     CreatableTopicConfig,
     CreateTopicsRequest,
     CreateTopicsResponse,
+    DeleteTopicsRequest,
+    DeleteTopicsResponse,
 )
 from simlog.protocol.errors import Errors
 
@@ -309,3 +311,20 @@ def test_lagging_broker_catches_up_from_a_snapshot_and_sees_its_partitions():
     assert b3.followed == {("x", 0), ("x", 1), ("x", 2)}
     assert b3.led == {}
     assert ctrl.image.partitions_led_by(3) == []
+
+
+def test_delete_topics_removes_partitions_everywhere():
+    c, _ = started()
+    create_topic(c, "gone", partitions=2, rf=3)
+    c.run_for(S)
+    assert c.node("b1").led
+    b1 = c.node("b1")
+    b1.responses.clear()
+    b1.rt.send(active(c), DeleteTopicsRequest(correlation_id=3, topic_names=("gone", "nope")))
+    c.run_for(S)
+    resp = [m for m in b1.responses if isinstance(m, DeleteTopicsResponse)]
+    assert [(r.name, r.error_code) for r in resp[0].responses] == [
+        ("gone", Errors.NONE), ("nope", Errors.UNKNOWN_TOPIC_OR_PARTITION)]
+    for b in BROKERS:
+        assert image(c, b).topic("gone") is None
+        assert c.node(b).led == {} and c.node(b).followed == set()
