@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/simlog demo
+	$(BIN)/simlog run scenarios/split_brain.yaml
 
 test: $(STAMP)
 	$(BIN)/ruff check .
