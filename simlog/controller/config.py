@@ -74,6 +74,9 @@ class ControllerConfig:
     broker_session_timeout_us: int = ms_to_us(9_000)      # broker.session.timeout.ms
     broker_heartbeat_interval_us: int = ms_to_us(2_000)   # broker.heartbeat.interval.ms
     unclean_leader_election_enable: bool = False          # unclean.leader.election.enable
+    auto_leader_rebalance_enable: bool = True             # auto.leader.rebalance.enable
+    # leader.imbalance.check.interval.seconds
+    leader_imbalance_check_interval_us: int = 300 * 1_000_000
     default_replication_factor: int = 1                   # default.replication.factor
     num_partitions: int = 1                               # num.partitions
     cluster_id: str = "simlog"
@@ -85,8 +88,8 @@ class ControllerConfig:
         s = dict(settings or {})
         d = ControllerConfig(quorum=QuorumConfig(voters=tuple(voters)))
 
-        def ms(key: str, default_us: int) -> int:
-            return ms_to_us(s[key]) if key in s else default_us
+        def ms(key: str, default_us: int, scale: int = 1) -> int:
+            return ms_to_us(s[key] * scale) if key in s else default_us
 
         return ControllerConfig(
             quorum=QuorumConfig.from_kafka(voters, s),
@@ -96,6 +99,11 @@ class ControllerConfig:
                                             d.broker_heartbeat_interval_us),
             unclean_leader_election_enable=_bool(s.get("unclean.leader.election.enable",
                                                        d.unclean_leader_election_enable)),
+            auto_leader_rebalance_enable=_bool(s.get("auto.leader.rebalance.enable",
+                                                     d.auto_leader_rebalance_enable)),
+            leader_imbalance_check_interval_us=ms(
+                "leader.imbalance.check.interval.seconds", d.leader_imbalance_check_interval_us,
+                scale=1_000),
             default_replication_factor=int(s.get("default.replication.factor",
                                                  d.default_replication_factor)),
             num_partitions=int(s.get("num.partitions", d.num_partitions)),

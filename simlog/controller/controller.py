@@ -24,6 +24,8 @@ It serves:
   epoch (STALE_BROKER_EPOCH), leader epoch (FENCED_LEADER_EPOCH), leadership
   (INVALID_REQUEST), partition epoch (INVALID_UPDATE_VERSION) and eligibility of added
   replicas (INELIGIBLE_REPLICA).
+- auto.leader.rebalance.enable: every leader.imbalance.check.interval.seconds,
+  leadership returns to the preferred (first) replica where it is an eligible ISR member.
 - CreateTopics: replicas placed round-robin over eligible brokers (sorted ids, start
   index = number of existing partitions: deterministic and spread). DeleteTopics:
   a RemoveTopicRecord per topic (brokers see the partitions in `delta.local_changes`
@@ -105,6 +107,7 @@ class QuorumController:
         self._sessions_us: dict[int, int] = {}  # broker id -> last heartbeat (our clock)
         self._incarnations: dict[int, str] = {}
         self._session_timer: Timer | None = None
+        self._rebalance_timer: Timer | None = None
         metadata.add_commit_listener(self._on_committed)
         metadata.add_leader_listener(self._on_leader_change)
         self._handlers: dict[type, Callable[[str, Message], None]] = {
@@ -160,13 +163,15 @@ class QuorumController:
         self.rt.emit("controller_active", epoch=self.raft.epoch, offset=self.working.offset)
         self._arm_session_timer()
         self._elect_offline_partitions()
+        self._arm_rebalance_timer()
 
     def _deactivate(self) -> None:
         self.active = False
         self.working = None
-        if self._session_timer is not None:
-            self._session_timer.cancel()
-            self._session_timer = None
+        for timer in (self._session_timer, self._rebalance_timer):
+            if timer is not None:
+                timer.cancel()
+        self._session_timer = self._rebalance_timer = None
         pending, self._pending = self._pending, []
         for _offset, _respond, fail in pending:
             fail()
@@ -288,6 +293,34 @@ class QuorumController:
                 if change is not None:
                     records.append(change)
         self._write(records, lambda: None, lambda: None)
+
+    def _arm_rebalance_timer(self) -> None:
+        if self.cfg.auto_leader_rebalance_enable:
+            self._rebalance_timer = self.rt.set_timer(
+                self.cfg.leader_imbalance_check_interval_us, self._on_rebalance_timer)
+
+    def _on_rebalance_timer(self) -> None:
+        """auto.leader.rebalance.enable: move leadership back to the preferred replica
+        (the first in the assignment) where it is an eligible ISR member. As in KRaft,
+        every imbalanced partition is balanced (leader.imbalance.per.broker.percentage
+        is not consulted)."""
+        self._rebalance_timer = None
+        image = self.working
+        if not self.active or image is None:
+            return
+        records: list[MetadataRecord] = []
+        for p in image.partitions():
+            preferred = p.replicas[0] if p.replicas else NO_LEADER
+            reg = image.broker(preferred)
+            if (p.leader != preferred and preferred in p.isr and reg is not None
+                    and reg.eligible):
+                self.rt.emit("preferred_leader_election", topic=p.topic, partition=p.partition,
+                             leader=preferred, previous=p.leader)
+                records.append(PartitionChangeRecord(
+                    partition_id=p.partition, topic_id=p.topic_id, leader=preferred, isr=p.isr,
+                    leader_epoch=p.leader_epoch + 1, partition_epoch=p.partition_epoch + 1))
+        self._write(records, lambda: None, lambda: None)
+        self._arm_rebalance_timer()
 
     # ------------------------------------------------------------------ sessions
 

@@ -328,3 +328,30 @@ def test_delete_topics_removes_partitions_everywhere():
     for b in BROKERS:
         assert image(c, b).topic("gone") is None
         assert c.node(b).led == {} and c.node(b).followed == set()
+
+
+def rebalance_scenario(enable: bool):
+    c, _ = started({"auto.leader.rebalance.enable": str(enable).lower(),
+                    "leader.imbalance.check.interval.seconds": 30})
+    create_topic(c, "orders", partitions=1, rf=3)
+    c.crash("b1")
+    c.run_for(12 * S)
+    assert image(c, "b2").partition("orders", 0).leader == 2
+    c.restart("b1")
+    assert c.run_until_true(lambda: not image(c, "b2").broker(1).fenced, 10 * S)
+    alter(c, "b2", 2, "orders", 0, new_isr=(1, 2, 3))  # the leader lets b1 back in
+    c.run_for(40 * S)
+    return c
+
+
+def test_auto_leader_rebalance_returns_leadership_to_the_preferred_replica():
+    c = rebalance_scenario(enable=True)
+    p = image(c, "b2").partition("orders", 0)
+    assert p.leader == 1 and p.leader_epoch == 2
+    assert c.events_of("preferred_leader_election")
+
+
+def test_auto_leader_rebalance_off_leaves_leadership_alone():
+    c = rebalance_scenario(enable=False)
+    assert image(c, "b2").partition("orders", 0).leader == 2
+    assert not c.events_of("preferred_leader_election")
