@@ -27,6 +27,8 @@ Theory of operation
   silence) and `leader_back` when it hears it again.
 - Reads: `RLRead(start)` is answered by the leader with the committed values from
   `start` (at most `max_read`).
+- Bounds: at most `window` entries in flight per follower, `max_read` values per read,
+  `max_waiting` unanswered writes (later ones are refused unanswered, `write_refused`).
 - A disk error is fatal, as in Kafka: the node emits `disk_error` and halts.
 """
 
@@ -92,6 +94,7 @@ class RLConfig:
     leader_timeout_us: int = 400 * US_PER_MS
     window: int = 256
     max_read: int = 1000
+    max_waiting: int = 10_000  # unanswered client writes the leader holds; more: refused
 
     @property
     def replicas(self) -> tuple[str, ...]:
@@ -219,6 +222,9 @@ class Leader(Replica):
 
     def on_message(self, src: str, msg: Message) -> None:
         if isinstance(msg, RLWrite):
+            if len(self.waiting) >= self.config.max_waiting:
+                self.rt.emit("write_refused", waiting=len(self.waiting))
+                return
             index = len(self.entries)
             if self.append(msg.value):
                 self.waiting.append((index, src, msg.req_id))
