@@ -3,7 +3,8 @@ DelayedFetch, as purgatory operations.
 
 DelayedProduce completes when every partition it wrote has its HW past the request's
 last offset (or failed: not leader any more, ISR below min.insync.replicas after the
-append); partitions still waiting at the timeout answer REQUEST_TIMED_OUT.
+append); partitions still waiting at the timeout answer REQUEST_TIMED_OUT. With acks=1
+it waits only for the leader's forced flush (flush.messages) of those offsets.
 DelayedFetch completes when fetch.min.bytes are readable, when a partition's leadership
 or epoch changed, or at fetch.max.wait.ms; it then reads again and answers.
 Both are keyed by (topic, partition); the replica manager checks the keys whenever a
@@ -35,11 +36,13 @@ class ProduceStatus:
 class DelayedProduce(DelayedOperation):
     def __init__(self, delay_us: int, statuses: dict[TopicPartition, ProduceStatus],
                  lookup: PartitionLookup,
-                 respond: Callable[[dict[TopicPartition, ProduceStatus]], None]) -> None:
+                 respond: Callable[[dict[TopicPartition, ProduceStatus]], None],
+                 all_replicas: bool = True) -> None:
         super().__init__(delay_us)
         self.statuses = statuses
         self.lookup = lookup
         self.respond = respond
+        self.all_replicas = all_replicas  # acks=all; else acks=1 waiting for a flush
 
     def try_complete(self) -> bool:
         for tp in sorted(self.statuses):
@@ -50,7 +53,8 @@ class DelayedProduce(DelayedOperation):
             if p is None:
                 st.acks_pending, st.error = False, Errors.NOT_LEADER_OR_FOLLOWER
                 continue
-            done, err = p.check_enough_replicas_reach_offset(st.required_offset)
+            done, err = (p.check_enough_replicas_reach_offset(st.required_offset)
+                         if self.all_replicas else p.check_flushed(st.required_offset))
             if err is not Errors.NONE or done:
                 st.acks_pending, st.error = False, err
         if all(not st.acks_pending for st in self.statuses.values()):

@@ -27,6 +27,7 @@ then answers COORDINATOR_NOT_AVAILABLE until it re-registers.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from simlog.broker.config import BrokerConfig
@@ -173,13 +174,16 @@ class BrokerNode(NodeBase):
             if broker_key in self.config.extra:
                 props[topic_key] = self.config.extra[broker_key]
         props.update(topic_config)
+        log_config = LogConfig.from_kafka(props)
+        # flush.messages is the adapter's (it gates acks on the forced fsync, see there)
         log = PartitionLog.open(self.rt.disk, f"{topic}-{partition}",
-                                LogConfig.from_kafka(props), now_us=self.rt.now(),
+                                replace(log_config, flush_messages=None), now_us=self.rt.now(),
                                 topic=topic, partition=partition)
         if isinstance(log, LogError):
             self.rt.halt(f"cannot open log {topic}-{partition}: {log}")
             raise RuntimeError(str(log))
-        adapter = StorageReplicaLog(log, self.rt.now, self._disk_failed)
+        adapter = StorageReplicaLog(log, self.rt.now, self._disk_failed,
+                                    flush_messages=log_config.flush_messages)
         self._logs[key] = adapter
         if "flush.ms" in props and self._flush_timer is None:
             self._flush_timer = self.rt.set_timer(FLUSH_CHECK_INTERVAL_US, self._flush_tick)
@@ -189,7 +193,7 @@ class BrokerNode(NodeBase):
         """flush.ms / log.flush.interval.ms: fsync logs whose interval has passed."""
         now = self.rt.now()
         for key in sorted(self._logs):
-            self._logs[key].plog.maybe_flush(now)
+            self._logs[key].maybe_flush(now)
         self._flush_timer = self.rt.set_timer(FLUSH_CHECK_INTERVAL_US, self._flush_tick)
 
     def _disk_failed(self, detail: str) -> None:

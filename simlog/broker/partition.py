@@ -19,6 +19,9 @@ Invariants (Kafka's, KIP-497 and KAFKA-13091 included):
   the next metadata update for this partition.
 - acks=all completes when HW >= last offset + 1; the answer is
   NOT_ENOUGH_REPLICAS_AFTER_APPEND if the maximal ISR is then below min.insync.replicas.
+- The leader's own log counts toward the HW (and acks=1) only up to the log's
+  `committable_end_offset`: with flush.messages, records whose forced fsync is still in
+  flight do not count (Kafka flushes inside Log.append, before anyone sees them).
 """
 
 from __future__ import annotations
@@ -289,6 +292,13 @@ class Partition:
             return True, Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND
         return False, Errors.NONE
 
+    def check_flushed(self, required_offset: int) -> tuple[bool, Errors]:
+        """For acks=1: (done, error); done once a forced flush (flush.messages) made the
+        records below required_offset durable (at once without a flush policy)."""
+        if not self.is_leader:
+            return False, Errors.NOT_LEADER_OR_FOLLOWER
+        return self.log.committable_end_offset >= required_offset, Errors.NONE
+
     # ------------------------------------------------------------------ leader: HW, ISR
 
     def maybe_increment_hw(self, now_us: int) -> bool:
@@ -297,7 +307,8 @@ class Partition:
         if not self.is_leader:
             return False
         leo = self.log.log_end_offset
-        new_hw = leo
+        # the leader's own records count once a forced flush made them durable
+        new_hw = self.log.committable_end_offset
         maximal = self.maximal_isr
         for r in sorted(self.remotes):
             st = self.remotes[r]

@@ -5,7 +5,9 @@ Loop: send one Fetch (replica.fetch.wait.max.ms, replica.fetch.min.bytes,
 replica.fetch.max.bytes per partition, replica.fetch.response.max.bytes in all) for every partition it follows from this leader, at each
 partition's log end offset, with the leader epoch it believes current; on the response,
 append what came, adopt the leader's high watermark (capped by the local log end), and
-fetch again at once (the leader's long poll paces the loop). A lost response is given
+fetch again at once (the leader's long poll paces the loop), or, when an append forced a
+flush (flush.messages), once that fsync completed, so the leader never counts a
+follower's records toward the HW before they are durable. A lost response is given
 up after replica.socket.timeout.ms; errors back off replica.fetch.backoff.ms.
 
 Truncation, so that no replica keeps a suffix the leader does not have:
@@ -100,8 +102,21 @@ class ReplicaFetcher:
                 and not self.states[tp].awaiting_leader_end
                 and self.rm.partition(tp) is not None]
 
+    def wake(self) -> None:
+        """A forced flush completed somewhere: fetch if nothing else holds us."""
+        self._maybe_fetch()
+
+    def _flush_pending(self) -> bool:
+        """Kafka's follower flushes inside Log.append, so its next fetch (which reports
+        its log end to the leader) waits for the fsync: so does ours."""
+        for tp in sorted(self.states):
+            p = self.rm.partition(tp)
+            if p is not None and p.log.committable_end_offset < p.log_end_offset:
+                return True
+        return False
+
     def _maybe_fetch(self) -> None:
-        if self._stopped or self._inflight is not None:
+        if self._stopped or self._inflight is not None or self._flush_pending():
             return
         now = self.rt.now()
         ready = self._ready(now)

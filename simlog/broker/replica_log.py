@@ -13,6 +13,7 @@ gone from the cache.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +59,17 @@ class ReplicaLog(Protocol):
 
     @property
     def log_end_offset(self) -> int: ...
+
+    @property
+    def committable_end_offset(self) -> int:
+        """<= log_end_offset: the end of what this replica may count as written (HW,
+        acks=1, the offset a follower reports): the log end, less any append whose
+        forced flush (flush.messages) has not completed."""
+        ...
+
+    def set_flush_callback(self, fn: Callable[[], None]) -> None:
+        """fn() runs when a forced flush completes (committable_end_offset moved)."""
+        ...
 
     def inspect(self, records: bytes) -> list[BatchInfo]:
         """Validate produced bytes (CRC, structure) and list their batches; offsets are

@@ -208,7 +208,21 @@ class ReplicaManager:
                           alter_isr=self._send_alter_partition, emit=self.rt.emit,
                           eligible=self.host.broker_eligible)
             self.partitions[tp] = p
+            log.set_flush_callback(lambda: self._on_log_flushed(tp))
         return p
+
+    def _on_log_flushed(self, tp: TopicPartition) -> None:
+        """A forced flush completed: the leader may count the records (HW, acks=1); a
+        follower's fetcher may report its new log end."""
+        p = self.partitions.get(tp)
+        if p is None:
+            return
+        if p.is_leader:
+            moved = p.maybe_increment_hw(self.rt.now())
+            self._complete_delayed(tp, produce=True, fetch=moved)
+        else:
+            for leader in sorted(self.fetchers):
+                self.fetchers[leader].wake()
 
     def apply_partition_state(self, st: PartitionState) -> None:
         """Make this broker leader or follower of one partition, as metadata says."""
@@ -340,8 +354,15 @@ class ReplicaManager:
         if req.acks == ACKS_ALL and any(st.error is Errors.NONE for st in statuses.values()):
             for st in statuses.values():
                 st.acks_pending = st.error is Errors.NONE
+        else:
+            # acks=1 waits only for a forced flush (flush.messages) still in flight
+            for tp, st in statuses.items():
+                p = self.partitions.get(tp)
+                st.acks_pending = (st.error is Errors.NONE and p is not None
+                                   and p.log.committable_end_offset < st.required_offset)
+        if any(st.acks_pending for st in statuses.values()):
             op = DelayedProduce(ms_to_us(req.timeout_ms), statuses, self.leader_partition,
-                                respond)
+                                respond, all_replicas=req.acks == ACKS_ALL)
             self.produce_purgatory.try_complete_else_watch(op, sorted(statuses))
         else:
             respond(statuses)

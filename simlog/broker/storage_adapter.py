@@ -5,6 +5,17 @@ into bytes (this world sends record bytes inside messages; the real world may se
 slices with sendfile), parses batch headers for the producer-state logic, and drops the
 part of a fetched batch list a follower already has. The broker halts on a disk error
 as Kafka does (its `halt` callback), since a replica that cannot write must not serve.
+
+flush.messages is applied here, not in the storage engine (which gets the config without
+it), because replication must know which append forced a flush: Kafka's `Log.append`
+fsyncs synchronously once `flush.messages` records are unflushed, so the append's
+records are acknowledged and reported only once durable. Here fsync completes later, so
+the adapter keeps every forced flush in flight with the log end before the append that
+forced it, and `committable_end_offset` is the smallest such start (the log end when
+none is in flight): the leader counts only that far toward the HW and acks=1, and a
+follower fetches again (reporting its new log end) only when nothing is in flight.
+Invariant: committable_end_offset <= log_end_offset; a completed flush also retires
+every flush issued before it (fsyncs are ordered, and it covered their dirty segments).
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from collections.abc import Callable
 
 from simlog.broker.replica_log import BatchInfo, LeaderAppendResult, LogAppendError
 from simlog.records import RecordBatch, parse_batches
+from simlog.runtime import DiskError
 from simlog.storage.log import PartitionLog
 from simlog.storage.types import LogError
 
@@ -36,10 +48,53 @@ def _info(b: RecordBatch) -> BatchInfo:
 
 class StorageReplicaLog:
     def __init__(self, log: PartitionLog, now_us: Callable[[], int],
-                 on_disk_error: Callable[[str], None]) -> None:
+                 on_disk_error: Callable[[str], None], flush_messages: int | None = None) -> None:
         self.plog = log
         self._now_us = now_us
         self._on_disk_error = on_disk_error
+        self.flush_messages = flush_messages
+        self._unflushed = 0
+        self._next_flush_id = 0
+        self._forced: dict[int, int] = {}  # flush id -> log end before the forcing append
+        self._on_flushed: Callable[[], None] = lambda: None
+
+    # -- flush.messages -------------------------------------------------------------
+
+    def set_flush_callback(self, fn: Callable[[], None]) -> None:
+        """fn() runs when a forced flush completes (committable_end_offset moved)."""
+        self._on_flushed = fn
+
+    @property
+    def committable_end_offset(self) -> int:
+        leo = self.plog.log_end_offset
+        return min(leo, *self._forced.values()) if self._forced else leo
+
+    def _after_append(self, leo_before: int, records: int) -> None:
+        fm = self.flush_messages
+        if fm is None:
+            return
+        self._unflushed += records
+        if self._unflushed < fm:
+            return
+        self._unflushed = 0
+        fid = self._next_flush_id
+        self._next_flush_id += 1
+        self._forced[fid] = leo_before
+        self.plog.flush(lambda res: self._flushed(fid, res))
+
+    def _flushed(self, fid: int, res: int | DiskError) -> None:
+        if isinstance(res, DiskError):
+            self._on_disk_error(str(res))
+            return
+        self._forced = {f: o for f, o in self._forced.items() if f > fid}
+        self._on_flushed()
+
+    def maybe_flush(self, now_us: int) -> bool:
+        """flush.ms (Kafka's periodic log.flush scheduler): never gates acks."""
+        if self.plog.maybe_flush(now_us):
+            self._unflushed = 0
+            return True
+        return False
 
     def _fail(self, err: LogError) -> LogAppendError:
         if err.kind == LogError.DISK:
@@ -61,9 +116,11 @@ class StorageReplicaLog:
         return [_info(b) for b in batches]
 
     def append_as_leader(self, records: bytes, leader_epoch: int) -> LeaderAppendResult:
+        leo = self.plog.log_end_offset
         res = self.plog.append_as_leader(records, leader_epoch, self._now_us())
         if isinstance(res, LogError):
             raise self._fail(res)
+        self._after_append(leo, res.num_records)
         return LeaderAppendResult(res.first_offset, res.last_offset)
 
     def append_as_follower(self, records: bytes) -> list[BatchInfo]:
@@ -76,6 +133,7 @@ class StorageReplicaLog:
         res = self.plog.append_as_follower(data, self._now_us())
         if isinstance(res, LogError):
             raise self._fail(res)
+        self._after_append(leo, res.num_records)
         return [_info(b) for b in keep]
 
     def read(self, start_offset: int, max_bytes: int, max_offset: int) -> bytes:

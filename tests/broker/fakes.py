@@ -49,6 +49,23 @@ class FakeLog:
     def log_end_offset(self) -> int:
         return self.entries[-1]["o"] + self.entries[-1]["c"] if self.entries else self.start
 
+    # a forced flush in flight (flush.messages): records from here on are not durable
+    unflushed_from: int | None = None
+    on_flushed: object = None
+
+    @property
+    def committable_end_offset(self) -> int:
+        leo = self.log_end_offset
+        return leo if self.unflushed_from is None else min(leo, self.unflushed_from)
+
+    def set_flush_callback(self, fn) -> None:
+        self.on_flushed = fn
+
+    def complete_flush(self) -> None:
+        self.unflushed_from = None
+        if callable(self.on_flushed):
+            self.on_flushed()
+
     def inspect(self, records: bytes) -> list[BatchInfo]:
         return [_info(d) for d in _decode(records)]
 

@@ -129,8 +129,9 @@ class Host:
                                  now_us=self.cluster.loop.now_us, topic=topic,
                                  partition=partition)
         assert not isinstance(plog, str)
+        flush = LogConfig.from_kafka(self.cluster.topic_config).flush_messages
         adapter = StorageReplicaLog(plog, lambda: self.cluster.loop.now_us,  # type: ignore[arg-type]
-                                    lambda detail: None)
+                                    lambda detail: None, flush_messages=flush)
         self.cluster.disks[key] = adapter  # type: ignore[assignment]
         return adapter
 

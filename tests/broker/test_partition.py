@@ -188,3 +188,16 @@ def test_stale_leader_epoch_is_ignored() -> None:
     p, _ = leader()
     assert not p.make_follower(2, 0, 0, (1, 2, 3), frozenset({2}))
     assert p.is_leader
+
+
+def test_leader_counts_its_records_toward_hw_and_acks_1_only_once_flushed() -> None:
+    log = FakeLog()
+    p, _ = leader(isr=(1, 2), log=log)
+    produce(p, 2)
+    log.unflushed_from = 0  # the append forced a flush (flush.messages) still in flight
+    fetch(p, 2, 2, now_us=10)
+    assert p.high_watermark == 0
+    assert p.check_flushed(2) == (False, Errors.NONE)
+    log.complete_flush()
+    fetch(p, 2, 2, now_us=20)
+    assert p.high_watermark == 2 and p.check_flushed(2) == (True, Errors.NONE)

@@ -8,7 +8,7 @@ import pytest
 
 from simlog.protocol.errors import Errors
 
-from .harness import Cluster
+from .harness import LATENCY_US, Cluster
 
 MS = 1_000
 S = 1_000_000
@@ -396,3 +396,20 @@ def test_waiting_acks_all_produce_fails_when_leadership_moves(storage: str) -> N
     c.elect(2)
     c.run_for(10 * MS)
     assert c.result(cid) == (Errors.NOT_LEADER_OR_FOLLOWER, -1)
+
+
+def test_flush_messages_acks_1_answers_after_the_leader_fsync() -> None:
+    """Kafka's Log.append fsyncs before answering when flush.messages is reached; the
+    sim disk's fsyncs take 2 ms each (log, indexes), so the acks=1 answer waits."""
+    c = started(storage="real", topic_config={"flush.messages": 1})
+    cid = c.produce("m0", acks=1)
+    c.run_for(1 * MS)  # delivered (0.5 ms) and appended, fsync still in flight
+    assert c.result(cid) is None
+    c.run_for(3 * MS)
+    assert c.result(cid) is None
+    c.run_for(30 * MS)
+    assert c.result(cid) == (Errors.NONE, 0)
+    plain = started(storage="real")
+    cid = plain.produce("m0", acks=1)
+    plain.run_for(1 * MS + LATENCY_US)
+    assert plain.result(cid) == (Errors.NONE, 0)
