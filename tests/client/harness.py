@@ -263,10 +263,12 @@ class FakeBroker(NodeBase):
         self.cluster = cluster
         self.broker_id = broker_id
         self.silent = False  # receive, maybe append, never answer
+        self._fetch_src = ""
         self.received: list[Message] = []
 
     def on_message(self, src: str, msg: Message) -> None:
         self.received.append(msg)
+        self._fetch_src = src
         handler = getattr(self, "on_" + type(msg).__name__)
         resp = handler(msg)
         if resp is not None and not self.silent:
@@ -405,7 +407,17 @@ class FakeBroker(NodeBase):
                     last_stable_offset=part.end_offset, log_start_offset=part.log_start,
                     records=data))
             topics.append(FetchTopicResponse(topic=t.topic, partitions=tuple(parts)))
-        return FetchResponse(correlation_id=req.correlation_id, responses=tuple(topics))
+        resp = FetchResponse(correlation_id=req.correlation_id, responses=tuple(topics))
+        empty = all(not p.records and p.error_code == Errors.NONE and p.diverging_epoch is None
+                    for t in topics for p in t.partitions)
+        if empty and req.max_wait_ms > 0:
+            # A crude long poll: an empty answer waits a little (not the full
+            # max_wait_ms, and without waking on new data), so consumers do not spin.
+            src = self._fetch_src
+            self.rt.set_timer(EMPTY_FETCH_DELAY_US,
+                              lambda: None if self.silent else self.rt.send(src, resp))
+            return None
+        return resp
 
     def on_ListOffsetsRequest(self, req: ListOffsetsRequest) -> ListOffsetsResponse:
         topics = []
@@ -441,6 +453,7 @@ class FakeBroker(NodeBase):
 
 
 BACKEND = os.environ.get("SIMLOG_CLIENT_TEST_BACKEND", "sim")
+EMPTY_FETCH_DELAY_US = 10_000
 
 
 class SpyRuntime:
