@@ -424,26 +424,33 @@ class PartitionLog:
             return empty
         i = max(0, bisect.bisect_right(self.segment_base_offsets(), offset) - 1)
         for seg in self._segments[i:]:
-            start_pos, batch = seg.find(offset)
-            if batch is None:
+            start_pos, first = seg.find(offset)
+            if first is None:
                 continue
-            total = 0
-            next_offset = batch.base_offset
-            for item in seg.iter_batches(start_pos):
-                if isinstance(item, BatchError):
+            # Whole batches up to the furthest index entry that fits come without a
+            # header scan (Kafka's fetch likewise trusts the index); then scan on.
+            total, next_offset = 0, first
+            scan_from = start_pos
+            jump = seg.index_jump(start_pos, start_pos + max_bytes, max_offset)
+            if jump is not None:
+                total, scan_from, next_offset = jump - start_pos, jump, -1
+            for _pos, base, size, last in seg.scan_headers(scan_from):
+                if next_offset < 0:
+                    next_offset = base  # the batches taken so far end at or below it
+                if max_offset is not None and base >= max_offset:
                     break
-                if max_offset is not None and item.base_offset >= max_offset:
+                if total + size > max_bytes and not (total == 0 and min_one_batch):
                     break
-                if total + item.size > max_bytes and not (total == 0 and min_one_batch):
-                    break
-                total += item.size
-                next_offset = item.next_offset
+                total += size
+                next_offset = last + 1
+            if next_offset < 0:
+                next_offset = seg.next_offset
             if total == 0:
                 return empty
             return LogRead(
                 (FileSlice(seg.log_path, start_pos, total),),
                 total,
-                batch.base_offset,
+                first,
                 next_offset,
                 self._log_start,
                 leo,

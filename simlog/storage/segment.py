@@ -8,10 +8,13 @@ the .log when they fail a sanity check). Only the owning PartitionLog calls it.
 
 from __future__ import annotations
 
+import bisect
+import struct
 from collections.abc import Callable, Iterator
 
 from simlog.records.batch import (
     HEADER_SIZE,
+    LOG_OVERHEAD,
     BatchError,
     BatchHeader,
     RecordBatch,
@@ -24,6 +27,8 @@ from simlog.storage.checkpoint import read_file
 from simlog.storage.index import OffsetIndex, TimeIndex
 
 READ_CHUNK = 64 * 1024
+HEADER_SCAN_CHUNK = 4096
+_PEEK = struct.Struct(">qiibIhi")  # the header up to lastOffsetDelta (27 bytes)
 INDEX_BUFFER = 64
 MAX_REL_OFFSET = (1 << 31) - 1
 
@@ -310,16 +315,49 @@ class LogSegment:
     def _read(self, pos: int, length: int) -> bytes | DiskError:
         return self.disk.read(self.log_path, pos, length)
 
-    def find(self, offset: int) -> tuple[int, RecordBatch | None]:
-        """(position, batch) of the first batch whose last offset is >= offset;
-        (size, None) if there is none."""
+    def scan_headers(
+        self, position: int = 0, end: int | None = None
+    ) -> Iterator[tuple[int, int, int, int]]:
+        """(position, base offset, size, last offset) of each batch from position,
+        reading only small chunks (headers, not whole large batches). Stops quietly at
+        the first structurally bad or cut-short batch (recovery has dealt with those)."""
+        end = self.size if end is None else end
+        buf = b""
+        buf_pos = pos = position
+        while pos < end:
+            rel = pos - buf_pos
+            if len(buf) - rel < _PEEK.size:
+                got = self._read(pos, min(HEADER_SCAN_CHUNK, end - pos))
+                if isinstance(got, DiskError) or len(got) < _PEEK.size:
+                    return
+                buf, buf_pos, rel = got, pos, 0
+            base, length, _epoch, magic, _crc, _attrs, delta = _PEEK.unpack_from(buf, rel)
+            size = length + LOG_OVERHEAD
+            if magic != 2 or size < HEADER_SIZE or pos + size > end:
+                return
+            yield pos, base, size, base + delta
+            pos += size
+
+    def find(self, offset: int) -> tuple[int, int | None]:
+        """(position, base offset) of the first batch whose last offset is >= offset;
+        (size, None) if there is none. Starts from the sparse index."""
         start = self.index.lookup(offset - self.base_offset) if offset >= self.base_offset else 0
-        for item in self.iter_batches(start):
-            if isinstance(item, BatchError):
-                return item.position, None
-            if item.last_offset >= offset:
-                return item.position, item
+        for pos, base, _size, last in self.scan_headers(start):
+            if last >= offset:
+                return pos, base
         return self.size, None
+
+    def index_jump(self, start: int, limit: int, max_offset: int | None) -> int | None:
+        """The furthest indexed batch position p with start < p <= limit whose batch
+        ends below max_offset: the bytes [start, p) are whole batches, so a read can
+        take them without scanning their headers."""
+        positions = self.index.positions
+        hi = bisect.bisect_right(positions, limit)
+        if max_offset is not None:
+            hi = min(hi, bisect.bisect_left(self.index.rel_offsets, max_offset - self.base_offset))
+        if hi > 0 and positions[hi - 1] > start:
+            return positions[hi - 1]
+        return None
 
     # -- truncation ------------------------------------------------------------------
 
@@ -327,15 +365,15 @@ class LogSegment:
         """Remove every batch whose last offset is >= offset (whole batches). The
         segment then ends where its last remaining batch ends (its base offset if
         none remains), which is also what a recovery scan would find."""
-        position, batch = self.find(offset)
-        if batch is None:
+        position, batch_base = self.find(offset)
+        if batch_base is None:
             return None
         self.write_index_entries()
         err = self.disk.truncate(self.log_path, position)
         if err is not None:
             return err
         self.index.cut_at_position(position)
-        self.time_index.cut_at_rel_offset(batch.base_offset - self.base_offset)
+        self.time_index.cut_at_rel_offset(batch_base - self.base_offset)
         self.size = position
         # Recompute the end and the largest timestamp: the kept time-index entry,
         # then a scan of the batches after the last kept offset-index entry.

@@ -66,7 +66,8 @@ class LogRead:
     slice); the bytes are exactly what append stored. first_offset is the base offset
     of the first batch returned (it can be below the requested offset: the batch
     containing it is returned whole, and the client skips what it did not ask for);
-    next_offset is the offset after the last batch returned (the requested offset when
+    next_offset is where the next fetch should start: past the last batch returned
+    (possibly further, across a gap left by compaction; the requested offset when
     nothing is returned). The log's start, end and high watermark at read time ride
     along for the fetch response.
     """
