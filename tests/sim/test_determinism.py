@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -141,3 +142,10 @@ def test_emitted_sets_and_dicts_hash_the_same_under_any_hash_seed() -> None:
              for h in ("0", "1", "77")]
     outs = {p.communicate(timeout=120)[0].strip() for p in procs}
     assert len(outs) == 1 and all(procs[i].returncode == 0 for i in range(3))
+
+
+@pytest.mark.slow
+def test_many_seeds_replay_and_differ() -> None:
+    hashes = [scripted_run(seed, duration_us=2_000_000).trace_hash for seed in range(30)]
+    assert len(set(hashes)) == 30
+    assert [scripted_run(seed, duration_us=2_000_000).trace_hash for seed in range(30)] == hashes
