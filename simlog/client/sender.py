@@ -188,6 +188,9 @@ class Sender:
             b.maybe_written = True
         if err.invalidates_metadata:
             self.metadata.request_update()
+            hint = pr.current_leader
+            if hint is not None and hint.leader_id >= 0:
+                self.metadata.hint_leader(b.tp, hint.leader_id, hint.leader_epoch)
         reason = pr.error_message or err.name
         idem = self.idem
         if idem is not None and idem.is_current(b):

@@ -2,7 +2,7 @@
 
 Fields are those of Kafka's ProduceRequest/ProduceResponse v7 (the version WIRE.md
 advertises), plus `correlation_id` from the request header and, on the response,
-`error_message` (v8+) for diagnostics. Names follow Kafka's JSON schema in snake_case.
+`error_message` (v8+) for diagnostics and `current_leader` (v10+, KIP-951). Names follow Kafka's JSON schema in snake_case.
 
 Invariants:
 - `records` is the raw bytes of one or more record batches in Kafka's v2 format, as
@@ -63,6 +63,14 @@ class ProduceRequest(Message, frozen=True, kw_only=True):
         return size
 
 
+class ProduceLeaderIdAndEpoch(msgspec.Struct, frozen=True, kw_only=True):
+    """ProduceResponse's CurrentLeader (v10+, KIP-951): sent with NOT_LEADER_OR_FOLLOWER
+    so the producer can retry at the new leader without a metadata round trip."""
+
+    leader_id: int = -1
+    leader_epoch: int = -1
+
+
 class ProducePartitionResponse(msgspec.Struct, frozen=True, kw_only=True):
     """Outcome for one partition. On success `base_offset` is the offset given to the
     first record of the request's batch for this partition. On DUPLICATE_SEQUENCE_NUMBER
@@ -74,6 +82,7 @@ class ProducePartitionResponse(msgspec.Struct, frozen=True, kw_only=True):
     log_append_time_ms: int = -1
     log_start_offset: int = -1
     error_message: str | None = None
+    current_leader: ProduceLeaderIdAndEpoch | None = None
 
 
 class ProduceTopicResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,6 +103,7 @@ __all__ = [
     "NO_PRODUCER_EPOCH",
     "NO_PRODUCER_ID",
     "NO_SEQUENCE",
+    "ProduceLeaderIdAndEpoch",
     "ProducePartitionData",
     "ProducePartitionResponse",
     "ProduceRequest",

@@ -55,6 +55,7 @@ from simlog.protocol.offsets_for_leader_epoch import (
     OffsetsForLeaderEpochResponse,
 )
 from simlog.protocol.produce import (
+    ProduceLeaderIdAndEpoch,
     ProducePartitionResponse,
     ProduceRequest,
     ProduceResponse,
@@ -329,7 +330,10 @@ class FakeBroker(NodeBase):
             return ProducePartitionResponse(index=tp[1],
                                             error_code=Errors.UNKNOWN_TOPIC_OR_PARTITION)
         if part.leader != self.broker_id:
-            return ProducePartitionResponse(index=tp[1], error_code=Errors.NOT_LEADER_OR_FOLLOWER)
+            return ProducePartitionResponse(
+                index=tp[1], error_code=Errors.NOT_LEADER_OR_FOLLOWER,
+                current_leader=ProduceLeaderIdAndEpoch(leader_id=part.leader,
+                                                       leader_epoch=part.epoch))
         injected = c.produce_errors.get(tp)
         if injected:
             err = injected.pop(0)

@@ -513,3 +513,18 @@ def test_an_in_flight_batch_expires_at_its_delivery_deadline() -> None:
     # well before its own request would have timed out (~20 s).
     assert 14 * S < t_b - start < 16 * S
     assert done["a"][1].status == "info"
+
+
+def test_current_leader_hint_in_a_produce_error_redirects_the_producer() -> None:
+    """Metadata stays stale (it still names b1); only the CurrentLeader hint of b1's
+    NOT_LEADER_OR_FOLLOWER answer can lead the producer to b2 (KIP-951)."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 0})
+    w.run_for(10 * MS)
+    w.cluster.frozen_leaders = {("orders", 0): 1}
+    w.cluster.move_leader(("orders", 0), 2)
+    send(p, res, 2)
+    w.run_for(2 * S)
+    assert [res[f"p1-{i}"].status for i in range(2)] == ["ok", "ok"]
+    assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]

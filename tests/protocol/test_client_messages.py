@@ -193,3 +193,12 @@ def test_bulk_wire_size_counts_record_bytes_exactly(sizes: list[int]) -> None:
         msg = build(0)
         assert sum(sizes) < msg.wire_size() <= len(codec.encode(msg)) + 4
         assert build(10).wire_size() - msg.wire_size() == 10 * len(sizes)
+
+
+def test_produce_response_carries_the_current_leader_hint() -> None:
+    from simlog.protocol.produce import ProduceLeaderIdAndEpoch
+    msg = ProduceResponse(correlation_id=3, responses=(ProduceTopicResponse(
+        name="orders", partition_responses=(ProducePartitionResponse(
+            index=0, error_code=Errors.NOT_LEADER_OR_FOLLOWER,
+            current_leader=ProduceLeaderIdAndEpoch(leader_id=2, leader_epoch=7)),)),))
+    assert codec.decode(codec.encode(msg)) == msg
