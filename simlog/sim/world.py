@@ -5,8 +5,8 @@ are not SimPy processes: node events (deliveries, timers, fsync completions,
 `call_in`) are plain entries (time_us, priority, id, fn, *args) pushed on SimPy's
 own event queue and run by `World.run` as fn(entry); it also runs ordinary SimPy
 events (time, priority, id, event), so workloads and nemeses can be
-generator processes on `world.env` (start them with `env.process`, advance with
-`world.run`, never `env.run`). Ties break by (time, priority, insertion order) as in
+generator processes on `world.env` (start them with `env.process` and advance with
+`world.run`, the fast loop; `env.run` also works, through `_Env.step`). Ties break by (time, priority, insertion order) as in
 SimPy, so one seed gives one order of events and one trace hash.
 
 Randomness: one `random.Random` per (stream, node), seeded through SHA-256 of
@@ -47,7 +47,7 @@ class World:
                  disk: DiskParams | None = None, cpu: CpuParams | None = None,
                  record_events: bool = False) -> None:
         self.seed = seed
-        self.env = simpy.Environment(initial_time=0)
+        self.env = _Env(initial_time=0)
         self._queue = self.env._queue
         self._eid = self.env._eid
         self.disk_params = disk or DiskParams()
@@ -386,6 +386,23 @@ class World:
     def rng_for(self, stream: str, node_id: str = "") -> random.Random:
         """A fresh generator for an extra stream (e.g. a workload's draws)."""
         return rand.stream_rng(self.seed, stream, node_id)
+
+
+class _Env(simpy.Environment):
+    """SimPy's environment, whose `step` also runs the World's (time, prio, id, fn,
+    *args) entries, so `env.run()` / `env.step()` work too (World.run is faster)."""
+
+    def step(self) -> None:
+        try:
+            entry = heappop(self._queue)
+        except IndexError:
+            raise simpy.core.EmptySchedule from None
+        self._now = entry[0]
+        if len(entry) > 4:
+            entry[3](entry)
+            return
+        heappush(self._queue, entry)  # an ordinary event: SimPy's own step
+        super().step()
 
 
 def _call0(fn: Callable[[], None]) -> None:

@@ -378,3 +378,14 @@ def test_an_old_timed_pause_does_not_end_a_newer_pause() -> None:
     w.resume("b")
     w.run_for(1)
     assert len(w.node("b").arrivals) == 1
+
+
+def test_env_run_drives_the_world_too() -> None:
+    a = probes("a", "b")
+    probe_send(a, "a", "b", 3)
+    a.env.run(until=50_000)
+    b = probes("a", "b")
+    probe_send(b, "a", "b", 3)
+    b.run(50_000)
+    assert a.node("b").arrivals == b.node("b").arrivals != []
+    assert a.trace_hash == b.trace_hash
