@@ -312,8 +312,12 @@ class Partition:
         maximal = self.maximal_isr
         for r in sorted(self.remotes):
             st = self.remotes[r]
+            # A caught-up replica outside the ISR holds the HW back only while its broker
+            # is alive (Kafka: metadataCache.hasAliveBroker); a fenced, isolated broker
+            # that was caught up before it vanished must not stall acks=all writes.
             if st.log_end_offset < new_hw and (
-                    r in maximal or st.is_caught_up(leo, now_us, self.replica_lag_time_max_us)):
+                    r in maximal or (self.eligible(r) and st.is_caught_up(
+                        leo, now_us, self.replica_lag_time_max_us))):
                 new_hw = st.log_end_offset
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw

@@ -39,6 +39,26 @@ def test_hw_is_min_leo_over_isr() -> None:
     assert p.high_watermark == 3
 
 
+def test_fenced_replica_out_of_isr_does_not_hold_back_hw() -> None:
+    """Split brain: b3 was caught up, vanished (isolated), got fenced and dropped from the
+    ISR by the controller; within replica.lag.time.max.ms of its last catch-up it must not
+    keep the HW at its stale log end (Kafka counts only alive brokers' replicas)."""
+    fenced: set[int] = set()
+    p = Partition("t", 0, 1, FakeLog(), TopicSettings(min_insync_replicas=2), LAG_US,
+                  alter_isr=lambda _p, c: None, eligible=lambda b: b not in fenced)
+    p.make_leader(1, 0, (1, 2, 3), frozenset((1, 2, 3)), now_us=0)
+    produce(p, 2)
+    fetch(p, 2, 2, now_us=10)
+    fetch(p, 3, 2, now_us=10)
+    assert p.high_watermark == 2
+    produce(p, 3)                      # offsets 2..4; b3 never fetches them
+    fetch(p, 2, 5, now_us=20)
+    assert p.high_watermark == 2       # b3 is in the ISR: it holds the HW
+    fenced.add(3)
+    p.make_leader(1, 1, (1, 2, 3), frozenset((1, 2)), now_us=30)  # controller shrank the ISR
+    assert p.high_watermark == 5
+
+
 def test_consumers_only_see_below_hw() -> None:
     p, _ = leader()
     produce(p, 1, payload="a")
