@@ -59,3 +59,74 @@ def test_member_crash_reassigns_its_partitions_within_the_session_timeout():
     assert moved_at - crashed_at >= session_us * 9 // 10  # not before the session expired
     c.run_for(25 * S)
     c.assert_checks_pass()
+
+
+def revokes(c: GroupCluster, name: str) -> list[dict]:
+    return [op.value for op in c.history.history
+            if op.process == name and op.f == "revoke" and op.type == "ok"]
+
+
+def test_joins_and_leaves_rebalance_and_the_checks_hold():
+    c = GroupCluster(seed=3)
+    c.produce_every(20_000, c.now + 45 * S)
+    for i in (1, 2):
+        c.add_member(f"g-{i}")
+    c.run_for(8 * S)
+    for i in (3, 4, 5):
+        c.add_member(f"g-{i}")
+    c.run_for(8 * S)
+    names = [f"g-{i}" for i in range(1, 6)]
+    own = owners(c, names)
+    assert sorted(own) == [("orders", p) for p in range(6)]
+    assert all(len(v) == 1 for v in own.values())
+    assert all(c.member(n).group.assignment for n in names)  # 6 over 5: nobody idle
+    c.leave_member("g-1")
+    c.run_for(6 * S)
+    assert c.w.node("g-1").group.assignment == []
+    own = owners(c, names[1:])
+    assert sorted(own) == [("orders", p) for p in range(6)]
+    c.run_for(30 * S)
+    c.assert_checks_pass()
+
+
+def test_cooperative_sticky_keeps_unmoved_partitions_owned_through_a_rebalance():
+    c = GroupCluster(seed=4, member_config={
+        "partition.assignment.strategy": "cooperative-sticky"})
+    c.produce_every(20_000, c.now + 40 * S)
+    for i in (1, 2):
+        c.add_member(f"g-{i}")
+    c.run_for(8 * S)
+    before = {n: set(c.member(n).group.assignment) for n in ("g-1", "g-2")}
+    assert sorted(before["g-1"] | before["g-2"]) == [("orders", p) for p in range(6)]
+    c.add_member("g-3")
+    c.run_for(10 * S)
+    after = {n: set(c.member(n).group.assignment) for n in ("g-1", "g-2", "g-3")}
+    assert len(after["g-3"]) == 2 and len(after["g-1"]) == 2 and len(after["g-2"]) == 2
+    for n in ("g-1", "g-2"):
+        kept = before[n] & after[n]
+        assert len(kept) == 2
+        revoked = {tuple(p.split("/")) for v in revokes(c, n) for p in v["partitions"]}
+        revoked = {(t, int(p)) for t, p in revoked}
+        # only the moved partitions were ever revoked; the kept ones stayed owned
+        assert revoked == before[n] - after[n]
+    # two rounds: g-3 got its partitions in the generation after the revocations
+    gens = [g for _, g, _ in c.generations["g-3"]]
+    assert gens[-1] >= 3 and c.generations["g-3"][-1][2]
+    c.run_for(25 * S)
+    c.assert_checks_pass()
+
+
+def test_eager_rebalance_revokes_everything_first():
+    c = GroupCluster(seed=5, member_config={"partition.assignment.strategy": "range"})
+    c.produce_every(20_000, c.now + 30 * S)
+    c.add_member("g-1")
+    c.run_for(8 * S)
+    assert len(c.member("g-1").group.assignment) == 6
+    c.add_member("g-2")
+    c.run_for(8 * S)
+    rv = revokes(c, "g-1")
+    assert rv and len(rv[0]["partitions"]) == 6
+    assert c.member("g-1").group.assignment == [("orders", p) for p in range(3)]
+    assert c.member("g-2").group.assignment == [("orders", p) for p in range(3, 6)]
+    c.run_for(25 * S)
+    c.assert_checks_pass()
