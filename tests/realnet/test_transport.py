@@ -254,3 +254,38 @@ def test_link_faults_loss_duplicate_delay_jitter_cut(tmp_path: Path) -> None:
             await a.close()
             await b.close()
     asyncio.run(main())
+
+
+def test_a_paused_peer_gets_a_bounded_backlog_then_drops(tmp_path: Path) -> None:
+    async def main() -> None:
+        port_a, port_b = free_ports(2)
+        book = {"a": ("127.0.0.1", port_a), "b": ("127.0.0.1", port_b)}
+        proc = NodeProcess("b", port_b, tmp_path / "b", book, "realnet.echo:EchoNode")
+        a = NodeHost("a", EchoNode, tmp_path / "a", book, port=port_a,
+                     transport_options={"max_buffer_bytes": 1 << 20})
+        await a.start()
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, proc.start)
+            for _ in range(200):  # connect and see one pong
+                a.runtime.send("b", RNPing(seq=-1))
+                if await until(lambda: a.node.pongs, 0.05):
+                    break
+            a.node.pongs.clear()
+            proc.pause()
+            blob = bytes(100 << 10)
+            for i in range(300):  # 30 MB: more than the kernel and our buffer hold
+                a.runtime.send("b", RNPing(seq=i, payload=blob))
+                await asyncio.sleep(0.001)
+            dropped = a.transport.stats.dropped
+            assert dropped > 0
+            buffered = a.transport._out["b"].writer.transport.get_write_buffer_size()
+            assert buffered <= (1 << 20) + len(blob) + 64
+            proc.resume()
+            assert await until(lambda: len(a.node.pongs) == 300 - dropped, 20)
+            seqs = [s for _, s in a.node.pongs]
+            assert seqs == sorted(seqs)  # what survived arrived in order
+        finally:
+            proc.stop()
+            await a.close()
+    asyncio.run(main())
