@@ -303,7 +303,7 @@ class LogSegment:
                 if len(buf) < h.size:
                     yield BatchError(h.base_offset, pos, "file shorter than its batches", True)
                     return
-            batch = RecordBatch(bytes(buf[rel : rel + h.size]), pos)
+            batch = RecordBatch(bytes(buf[rel : rel + h.size]), pos, h)
             if validate:
                 bad = batch.validate()
                 if bad is not None:
