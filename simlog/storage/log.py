@@ -754,7 +754,8 @@ class PartitionLog:
         """One cleaning pass (cleanup.policy compact / compact,delete).
 
         The dirty range ends at the first uncleanable offset: min(active segment base,
-        high watermark, recovery point), and covers whole segments below it. There,
+        high watermark, recovery point, first segment holding a record younger than
+        min.compaction.lag.ms), and covers whole segments below it. There,
         per key only the record with the highest offset survives; keyless records and
         control batches stay; a tombstone survives until the delete horizon set when
         a cleaning first kept it (now + delete.retention.ms, KIP-534) has passed.
@@ -767,9 +768,14 @@ class PartitionLog:
         if not self.config.compact:
             return None
         upto = min(self._segments[-1].base_offset, self._hw, self._rp)
-        cands = [
-            s for s, nxt in zip(self._segments, self._segments[1:]) if nxt.base_offset <= upto
-        ]
+        lag_us = self.config.min_compaction_lag_us
+        cands = []
+        for s, nxt in zip(self._segments, self._segments[1:]):
+            # min.compaction.lag.ms: a segment with records younger than the lag, and
+            # everything after it, stays dirty (Kafka's first uncleanable offset).
+            if nxt.base_offset > upto or (lag_us and s.max_timestamp * 1000 > now_us - lag_us):
+                break
+            cands.append(s)
         if not cands:
             return None
         end = self._segments[len(cands)].base_offset

@@ -394,3 +394,19 @@ def test_power_loss_after_truncating_below_the_recovery_point() -> None:
     env.log = log
     assert log.log_end_offset == 1
     assert [(o, v) for o, _k, v in env.records()] == [(0, b"a" * 100)]
+
+
+def test_min_compaction_lag_keeps_young_segments_dirty() -> None:
+    env = Env(segment_bytes=120, cleanup_policy="compact", min_compaction_lag_us=10_000_000)
+    env.append(b"1", key=b"a", ts=1_000)
+    env.append(b"2", key=b"a", ts=1_000)
+    env.append(b"3", key=b"a", ts=9_000)  # young at now = 12 s
+    env.append(b"4", key=b"a", ts=9_000)
+    env.log.flush()
+    env.host.run_all()
+    env.log.update_high_watermark(env.log.log_end_offset)
+    res = env.log.compact(12_000_000)
+    assert res is not None and not isinstance(res, LogError)
+    assert res.cleaned_up_to == 2  # the segments from offset 2 on are too young
+    env.host.run_all()
+    assert [o for o, _k, _v in env.records()] == [1, 2, 3]
