@@ -8,6 +8,7 @@ needs and nothing world-specific:
     crash(node, power_loss=False)  restart(node)  pause(node)  resume(node)
     slow_fsync(node, seconds)  disk_full(node, full)  append_to_log(node, data)
     set_clock(node, offset_us, drift)  degrade_link(src, dst, loss, duplicate)
+    partition(groups)  heal()
     wait_until(cond, timeout_s) -> bool   sleep(s)   events(node, kind)   log(node)
 
 - `SimCluster` drives `simlog.sim.World`: time is simulated, waits advance the world.
@@ -68,6 +69,14 @@ class Cluster:
                      duplicate: float = 0.0) -> None:
         """Messages src -> dst (replicas only) are lost / duplicated with these
         probabilities; 0, 0 heals the link."""
+        raise NotImplementedError
+
+    def partition(self, groups: list[list[str]]) -> None:
+        """Cut every link between nodes of different groups, both ways."""
+        raise NotImplementedError
+
+    def heal(self) -> None:
+        """Restore every link cut by partition()."""
         raise NotImplementedError
 
     def set_clock(self, node: str, offset_us: int | None = None,
@@ -204,6 +213,12 @@ class SimCluster(Cluster):
     def degrade_link(self, src: str, dst: str, loss: float = 0.0,
                      duplicate: float = 0.0) -> None:
         self.world.degrade_link(src, dst, loss=loss, duplicate=duplicate)
+
+    def partition(self, groups: list[list[str]]) -> None:
+        self.world.partition(groups)
+
+    def heal(self) -> None:
+        self.world.heal()
 
     def sleep(self, seconds: float) -> None:
         self.world.run_for(round(seconds * US_PER_S))
@@ -343,8 +358,39 @@ class RealCluster(Cluster):
     def degrade_link(self, src: str, dst: str, loss: float = 0.0,
                      duplicate: float = 0.0) -> None:
         links = self._links.setdefault(src, {})
-        links[dst] = {"loss": loss, "duplicate": duplicate}
-        self.procs[src].set_faults(links=links)
+        links.setdefault(dst, {}).update(loss=loss, duplicate=duplicate)
+        self._push_links(src)
+
+    def _push_links(self, src: str) -> None:
+        links = self._links.get(src, {})
+        if src in self.procs:
+            self.procs[src].set_faults(links=links)
+            return
+        from realnet.transport import LinkFault  # the in-process client
+
+        host = self.client_host
+        assert self.loop is not None and host is not None
+        faults = {dst: LinkFault(**spec) for dst, spec in links.items()}
+
+        def apply() -> None:
+            for dst in sorted(set(host.transport.links) | set(faults)):
+                host.transport.set_link(dst, faults.get(dst))
+
+        self.loop.call(apply)
+
+    def partition(self, groups: list[list[str]]) -> None:
+        where = {n: i for i, g in enumerate(groups) for n in g}
+        for src in (*REPLICAS, CLIENT):
+            for dst in (*REPLICAS, CLIENT):
+                if src != dst and where.get(src, -1) != where.get(dst, -2):
+                    self._links.setdefault(src, {}).setdefault(dst, {})["cut"] = True
+            self._push_links(src)
+
+    def heal(self) -> None:
+        for src in (*REPLICAS, CLIENT):
+            for spec in self._links.get(src, {}).values():
+                spec.pop("cut", None)
+            self._push_links(src)
 
     def set_clock(self, node: str, offset_us: int | None = None,
                   drift: float | None = None) -> None:

@@ -215,3 +215,22 @@ def test_a_lossy_duplicating_link_slows_a_follower_but_it_catches_up(cluster) ->
     cluster.degrade_link("n1", "n3")  # healed
     assert cluster.write_all(values("h", 2), SETTLE_S)
     assert cluster.wait_until(lambda: cluster.log("n3") == written + values("h", 2), SETTLE_S)
+
+
+def test_a_leader_cut_off_from_its_followers_commits_nothing_until_healed(cluster) -> None:
+    before = values("i", 2)
+    assert cluster.write_all(before, SETTLE_S)
+    cluster.partition([["n1", "c1"], ["n2", "n3"]])
+    during = values("j", 3)
+    for v in during:
+        cluster.write(v)
+    assert cluster.wait_until(
+        lambda: all(cluster.events(n, "leader_suspected") for n in ("n2", "n3")), SETTLE_S)
+    assert set(cluster.acked_values()) == set(before)  # appended by n1, not committed
+    assert cluster.log("n1") == before + during
+    cluster.heal()
+    assert cluster.wait_until(lambda: set(cluster.acked_values()) == set(before + during),
+                              SETTLE_S)
+    assert cluster.wait_until(
+        lambda: all(cluster.log(n) == before + during for n in cluster.replicas), SETTLE_S)
+    assert all(cluster.events(n, "leader_back") for n in ("n2", "n3"))
