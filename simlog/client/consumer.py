@@ -67,7 +67,7 @@ class Consumer(NodeBase):
         elif not isinstance(config, ConsumerConfig):
             config = ConsumerConfig.from_kafka(config)
         self.config = config
-        self.tracker = RequestTracker(rt, config.request_timeout_us, self._kick)
+        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event)
         self.metadata = Metadata(rt, self.tracker, config.bootstrap_servers,
                                  config.retry_backoff_us, config.metadata_max_age_us,
                                  self._kick)
@@ -93,9 +93,18 @@ class Consumer(NodeBase):
         self._kick()
 
     def on_message(self, src: str, msg: Message) -> None:
+        self._event(lambda: self.tracker.handle(src, msg))
+
+    def _event(self, handle: Callable[[], object]) -> None:
+        """Run an event's handling with the work loop held off, then run the loop once:
+        callbacks inside (responses, timeouts) never re-enter it half-way."""
+        if self._busy:
+            handle()
+            self._dirty = True
+            return
         self._busy = True
         try:
-            self.tracker.handle(src, msg)
+            handle()
         finally:
             self._busy = False
         self._kick()

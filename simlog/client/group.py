@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simlog.client.config import ConfigError, ConsumerConfig
-from simlog.client.consumer import Consumer
+from simlog.client.consumer import Consumer, PollCallback, PollResult
 from simlog.client.metadata import TopicPartition
 from simlog.client.network import Waker
 from simlog.coordinator.assignors import (
@@ -759,6 +759,21 @@ class GroupConsumer(Consumer):
 
     def subscribe(self, topics: list[str] | tuple[str, ...]) -> None:
         self.group.subscribe(topics)
+
+    def poll(self, on_result: PollCallback, timeout_us: int = 0) -> None:
+        """As Consumer.poll, but the group's liveness is checked before records are
+        handed out: after a pause longer than the session, the partitions are lost and
+        their buffered records are dropped, so a zombie never consumes (Kafka's consumer
+        has this window; we close it)."""
+        def deliver(result: PollResult) -> None:
+            self.group.run()
+            owned = set(self.group.assignment)
+            kept = [r for r in result.records if (r.topic, r.partition) in owned]
+            if len(kept) != len(result.records):
+                result = PollResult(kept, result.errors)
+            on_result(result)
+
+        super().poll(deliver, timeout_us)
 
     def commit(self, offsets: Mapping[TopicPartition, int] | None = None,
                on_done: CommitCallback | None = None) -> int:

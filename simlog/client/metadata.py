@@ -91,7 +91,11 @@ class Metadata:
             self._last_attempt_us = None
 
     def request_update(self) -> None:
-        self._need_update = True
+        """Ask for a refresh (after the backoff). The owner's loop is told once, so a
+        request from outside any event still arms its timer."""
+        if not self._need_update:
+            self._need_update = True
+            self.on_update()
 
     def next_deadline_us(self) -> int | None:
         if self._in_flight:

@@ -33,12 +33,12 @@ class RequestTracker:
     """Pending requests of one client node."""
 
     def __init__(self, rt: Runtime, request_timeout_us: int,
-                 after_timeout: Callable[[], None] | None = None) -> None:
-        """after_timeout runs after the callbacks of a timeout, so the owner's work
-        loop sees the failed requests (a timeout is an event of its own)."""
+                 run_event: Callable[[Callable[[], None]], None] | None = None) -> None:
+        """run_event(fn) runs a timeout's handling as an event of the owner: the owner
+        guards its work loop against re-entry while fn runs, then runs the loop."""
         self.rt = rt
         self.request_timeout_us = request_timeout_us
-        self.after_timeout = after_timeout
+        self.run_event = run_event or (lambda fn: fn())
         self._next_id = 0
         self._pending: dict[int, _Pending] = {}
         self._count: dict[str, int] = {}
@@ -57,7 +57,7 @@ class RequestTracker:
             return
         corr: int = msg.correlation_id  # type: ignore[attr-defined]
         delay = self.request_timeout_us if timeout_us is None else timeout_us
-        timer = self.rt.set_timer(delay, lambda: self._timed_out(corr))
+        timer = self.rt.set_timer(delay, lambda: self.run_event(lambda: self._timed_out(corr)))
         self._pending[corr] = _Pending(dst, on_response, timer)
         self._count[dst] = self._count.get(dst, 0) + 1
 
@@ -108,8 +108,6 @@ class RequestTracker:
             pending.timer = None
             self._timed_out_at[pending.dst] = self.rt.now()
             self.disconnect(pending.dst)
-            if self.after_timeout is not None:
-                self.after_timeout()
 
     def _finish(self, corr: int) -> None:
         pending = self._pending.pop(corr)

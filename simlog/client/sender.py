@@ -8,11 +8,12 @@ Responses complete batches (ok), retry them after an exponential backoff with ji
 
 How an unsuccessful batch is reported (SCENARIOS.md history):
 - `fail` only when no attempt can have reached a log: never sent, or every attempt got
-  a broker error that Kafka raises before appending (NOT_ENOUGH_REPLICAS,
-  NOT_LEADER_OR_FOLLOWER, MESSAGE_TOO_LARGE, ...).
+  a broker error that Kafka raises only before appending (NOT_ENOUGH_REPLICAS,
+  MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE_NUMBER, ...: `_BEFORE_APPEND`).
 - `info` when some attempt may have been written: no response (request timeout), or
-  an error after the append (NOT_ENOUGH_REPLICAS_AFTER_APPEND, REQUEST_TIMED_OUT from
-  the broker's acks=all wait), and always for acks=0.
+  any other error, since it may follow an append (NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+  REQUEST_TIMED_OUT from the acks=all wait, NOT_LEADER_OR_FOLLOWER from a delayed
+  produce whose leader moved on), and always for acks=0.
 
 Expiry: a batch past `delivery.timeout.ms` is failed whether queued (fail if it never
 reached a broker, else info) or in flight (info at once; its late answer only settles
@@ -46,8 +47,22 @@ from simlog.protocol.produce import (
 )
 from simlog.runtime import Message, Runtime
 
-# Errors Kafka returns after the leader appended the batch: it may survive.
-_AFTER_APPEND = frozenset({Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, Errors.REQUEST_TIMED_OUT})
+# Errors a Kafka broker returns only from checks *before* appending: the attempt wrote
+# nothing. Any other error may follow an append (NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+# REQUEST_TIMED_OUT from the acks=all wait, and NOT_LEADER_OR_FOLLOWER, which a delayed
+# produce answers when leadership moved after the append), so it leaves the outcome open.
+_BEFORE_APPEND = frozenset({
+    Errors.NOT_ENOUGH_REPLICAS, Errors.MESSAGE_TOO_LARGE, Errors.RECORD_LIST_TOO_LARGE,
+    Errors.INVALID_RECORD, Errors.CORRUPT_MESSAGE, Errors.INVALID_TIMESTAMP,
+    Errors.INVALID_REQUIRED_ACKS, Errors.UNKNOWN_TOPIC_OR_PARTITION,
+    Errors.LEADER_NOT_AVAILABLE, Errors.INVALID_TOPIC_EXCEPTION,
+    Errors.OUT_OF_ORDER_SEQUENCE_NUMBER, Errors.DUPLICATE_SEQUENCE_NUMBER,
+    Errors.INVALID_PRODUCER_EPOCH, Errors.UNKNOWN_PRODUCER_ID, Errors.PRODUCER_FENCED,
+    Errors.INVALID_PRODUCER_ID_MAPPING, Errors.INVALID_TXN_STATE,
+    Errors.TOPIC_AUTHORIZATION_FAILED, Errors.CLUSTER_AUTHORIZATION_FAILED,
+    Errors.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, Errors.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+    Errors.UNSUPPORTED_VERSION, Errors.POLICY_VIOLATION, Errors.THROTTLING_QUOTA_EXCEEDED,
+})
 _JITTER = 0.2
 
 
@@ -184,7 +199,7 @@ class Sender:
                 self.idem.on_success(b)
             self._complete(b, OK, None, pr.base_offset if pr.base_offset >= 0 else None, "")
             return
-        if err in _AFTER_APPEND:
+        if err not in _BEFORE_APPEND:
             b.maybe_written = True
         if err.invalidates_metadata:
             self.metadata.request_update()
