@@ -45,7 +45,8 @@ def check_images(c: Cluster) -> None:
 def run_schedule(schedule, seed: int, unclean: bool) -> None:
     config = ControllerConfig.from_kafka(CONTROLLERS, {
         "unclean.leader.election.enable": str(unclean).lower(),
-        "simlog.metadata.snapshot.interval.records": 20})
+        "simlog.metadata.snapshot.interval.records": 20,
+        "leader.imbalance.check.interval.seconds": 20})
     c = Cluster(seed=seed, jitter_us=20_000)
     for cid in CONTROLLERS:
         c.add(cid, controller_factory(config))

@@ -44,7 +44,8 @@ def emitted(w: World, kind: str) -> list[dict]:
 
 def run_schedule(schedule, seed: int) -> None:
     config = ControllerConfig.from_kafka(CONTROLLERS, {
-        "simlog.metadata.snapshot.interval.records": 25})
+        "simlog.metadata.snapshot.interval.records": 25,
+        "leader.imbalance.check.interval.seconds": 15})
     w = World(seed=seed, record_events=True)
     for c in CONTROLLERS:
         w.add_node(c, controller_factory(config))
