@@ -201,11 +201,12 @@ class Sender:
             return
         if err not in _BEFORE_APPEND:
             b.maybe_written = True
+        new_leader = False
         if err.invalidates_metadata:
             self.metadata.request_update()
             hint = pr.current_leader
             if hint is not None and hint.leader_id >= 0:
-                self.metadata.hint_leader(b.tp, hint.leader_id, hint.leader_epoch)
+                new_leader = self.metadata.hint_leader(b.tp, hint.leader_id, hint.leader_epoch)
         reason = pr.error_message or err.name
         idem = self.idem
         if idem is not None and idem.is_current(b):
@@ -219,10 +220,12 @@ class Sender:
                 idem.on_out_of_order(b)
                 self._retry_or_fail(b, err, reason, force_retriable=True)
                 return
-        self._retry_or_fail(b, err, reason)
+        self._retry_or_fail(b, err, reason, no_backoff=new_leader)
 
     def _retry_or_fail(self, b: ProducerBatch, err: Errors, reason: str,
-                       force_retriable: bool = False) -> None:
+                       force_retriable: bool = False, no_backoff: bool = False) -> None:
+        """Requeue b after a backoff if it may still be retried, else fail it.
+        no_backoff: a new leader is known (KIP-951), retry at once as Kafka does."""
         now = self.rt.now()
         if b.reported:
             # Expired while in flight and already reported: settle the bookkeeping only.
@@ -233,7 +236,7 @@ class Sender:
         if retriable and b.attempts <= self.cfg.retries and now < b.deadline_us:
             self.retries += 1
             b.last_error = err
-            b.retry_at_us = now + self._backoff_us(b.attempts)
+            b.retry_at_us = now if no_backoff else now + self._backoff_us(b.attempts)
             self.acc.reenqueue(b)
             return
         if retriable and now >= b.deadline_us:

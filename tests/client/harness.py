@@ -243,6 +243,7 @@ class FakeCluster:
         # When set, Metadata answers show these leaders (epoch -1): stale metadata.
         self.frozen_leaders: dict[tuple[str, int], int] | None = None
         self.refuse_bumps = False  # InitProducerId with an id: INVALID_PRODUCER_EPOCH
+        self.leader_hints = True  # CurrentLeader in NOT_LEADER / FENCED answers (KIP-951)
         self.brokers: dict[int, FakeBroker] = {}
         for bid in self.broker_ids:
             self.brokers[bid] = world.add_node(
@@ -333,7 +334,8 @@ class FakeBroker(NodeBase):
             return ProducePartitionResponse(
                 index=tp[1], error_code=Errors.NOT_LEADER_OR_FOLLOWER,
                 current_leader=ProduceLeaderIdAndEpoch(leader_id=part.leader,
-                                                       leader_epoch=part.epoch))
+                                                       leader_epoch=part.epoch)
+                if c.leader_hints else None)
         injected = c.produce_errors.get(tp)
         if injected:
             err = injected.pop(0)
@@ -388,7 +390,8 @@ class FakeBroker(NodeBase):
                     parts.append(FetchPartitionResponse(
                         partition_index=fp.partition, error_code=err,
                         current_leader=FetchLeaderIdAndEpoch(leader_id=part.leader,
-                                                             leader_epoch=part.epoch)))
+                                                             leader_epoch=part.epoch)
+                        if self.cluster.leader_hints else None))
                     continue
                 if fp.last_fetched_epoch >= 0:
                     epoch, end = part.end_of_epoch(fp.last_fetched_epoch)

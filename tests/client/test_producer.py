@@ -114,6 +114,7 @@ def test_keyed_records_go_to_the_murmur2_partition() -> None:
 def test_not_leader_retries_with_backoff_after_a_metadata_refresh() -> None:
     w = World()
     w.cluster.create_topic("orders", 1, leader=1)
+    w.cluster.leader_hints = False  # the producer must learn the leader from Metadata
     p, res = make(w)
     w.run_for(10 * MS)
     w.cluster.move_leader(("orders", 0), 2)  # the producer still thinks b1 leads
@@ -531,3 +532,5 @@ def test_current_leader_hint_in_a_produce_error_redirects_the_producer() -> None
     w.run_for(2 * S)
     assert [res[f"p1-{i}"].status for i in range(2)] == ["ok", "ok"]
     assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
+    times = [t for t, src, _, m in w.net.log if src == "p1" and isinstance(m, ProduceRequest)]
+    assert times[1] - times[0] < 20 * MS  # a known new leader: no retry backoff
