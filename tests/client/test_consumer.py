@@ -280,3 +280,26 @@ def test_a_corrupt_batch_is_reported_not_returned() -> None:
     assert ids(r1) + ids(r2) == ["good"]
     assert any("corrupt" in msg for _, msg in r1.errors + r2.errors)
     assert c.position(TP) == 1  # never past the corrupt batch
+
+
+def test_offset_source_hook_supplies_committed_positions_before_the_reset_policy() -> None:
+    """The group client's hook: committed offsets first, auto.offset.reset for the rest."""
+    w = World()
+    w.cluster.create_topic("orders", 2, leader=1)
+    for i in range(5):
+        append(w, [f"a{i}"], ("orders", 0))
+        append(w, [f"b{i}"], ("orders", 1))
+    c = make(w, **{"auto.offset.reset": "earliest", "max.poll.records": 100})
+    asked: list[list[tuple[str, int]]] = []
+
+    def committed(tps, reply) -> None:  # type: ignore[no-untyped-def]
+        asked.append(list(tps))
+        reply({("orders", 0): (3, 0)})  # orders/1 has no committed offset
+
+    c.offset_source = committed
+    c.assign([("orders", 0), ("orders", 1)])
+    got = ids(poll(w, c)) + ids(poll(w, c))
+    assert asked == [[("orders", 0), ("orders", 1)]]
+    assert sorted(got) == ["a3", "a4", "b0", "b1", "b2", "b3", "b4"]
+    assert w.net.sent(OffsetsForLeaderEpochRequest, "c1")  # committed epoch was validated
+    assert c.positions()[("orders", 0)].offset == 5
