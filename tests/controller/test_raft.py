@@ -208,3 +208,23 @@ def test_torn_log_tail_is_cut_on_recovery():
     c.run_for(3 * S)
     assert node.raft.log.end_offset == c.node(leader).raft.log.end_offset
     assert committed_names(node) == ["a", "b", "c"]
+
+
+def test_describe_quorum_answers_leader_epoch_and_high_watermark():
+    from simlog.protocol.errors import Errors
+    from simlog.protocol.quorum import DescribeQuorumRequest, DescribeQuorumResponse
+    c = three()
+    leader = elect(c)
+    c.node(leader).propose("a")
+    c.run_for(S)
+    got = []
+    c.drop_filter = lambda s, d, m: (got.append((s, m)) or True) \
+        if isinstance(m, DescribeQuorumResponse) else False
+    for v in VOTERS:
+        c.node(v).on_message("b9", DescribeQuorumRequest(correlation_id=4))
+    answers = {s: m for s, m in got}
+    assert answers[leader].error_code == Errors.NONE
+    assert answers[leader].high_watermark == c.node(leader).raft.high_watermark == 2
+    assert tuple(answers[leader].voters) == tuple(VOTERS)
+    assert all(m.leader_id == leader and m.correlation_id == 4 for m in answers.values())
+    assert sum(m.error_code == Errors.NOT_LEADER_OR_FOLLOWER for m in answers.values()) == 2
