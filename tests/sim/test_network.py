@@ -217,11 +217,15 @@ def test_degrade_many_links_at_once() -> None:
 def test_fast_path_size_matches_wire_size() -> None:
     from simlog.sim.testing import SimProbe
 
-    w = world(["a", "b"])
+    w = World(1, record_events=True)
+    for n in ("a", "b"):
+        w.add_node(n, ProbeNode)
+    w.run(0)
     probe_send(w, "a", "b", 1, pad=b"x" * 300)
     w.run_for(10_000)
-    delivered = [e for e in w.trace.buf if e[2] == "deliver"]
-    assert delivered[0][5] == SimProbe(seq=0, pad=b"x" * 300).wire_size()
+    delivered = [e[1:] for e in w.raw_events if e[2] == "deliver"]
+    assert delivered == [("b", "deliver", "a", "SimProbe",
+                          SimProbe(seq=0, pad=b"x" * 300).wire_size())]
 
 
 @given(st.integers(0, 10_000),
