@@ -19,12 +19,13 @@ What Kafka's TransactionManager does for a non-transactional idempotent producer
   is retried.
 - A bump (InitProducerId with the current id and epoch) waits until no Produce is in
   flight. Each partition then moves to the new epoch, restarting at sequence 0, but
-  only when it is safe: a partition that asked for the bump re-sequences its
-  incomplete batches (after a gap none of them can have been written, since the
-  broker accepts no sequence past a gap); any other partition keeps its old epoch
-  until its incomplete batches are done. So a batch that may already be in the log is
-  never resent under a new epoch, where the broker could not recognise it (which
-  would duplicate it).
+  only when it is safe: a partition that asked for the bump after a proven gap
+  re-sequences its incomplete batches (none can have been written: the broker accepts
+  no sequence past a gap); after UNKNOWN_PRODUCER_ID / INVALID_PRODUCER_EPOCH those of
+  them that may have been written are abandoned as `info`; any other partition keeps
+  its old epoch until its incomplete batches are done. So a batch that may already be
+  in the log is never resent under a new epoch, where the broker could not recognise
+  it (which would duplicate it).
 
 Sequences are not wrapped at 2**31 (a run never sends that many batches).
 """
@@ -49,7 +50,8 @@ class _PartitionSequences:
     last_acked: int = -1
     incomplete: list[ProducerBatch] = field(default_factory=list)  # by base sequence
     unresolved: int | None = None  # first sequence after a batch of unknown fate
-    reset_pending: bool = False  # a gap was proven here: re-sequence at the new epoch
+    reset_pending: bool = False  # restart this partition's sequences at the new epoch
+    gap_proven: bool = False  # ...and none of its incomplete batches can be in the log
 
 
 class IdempotenceState:
@@ -72,6 +74,8 @@ class IdempotenceState:
         self._waiting_for_in_flight = False
         self._attempts = 0
         self._had_id = False
+        # Set by the producer: completes a batch that cannot be resent safely.
+        self.on_abandon: Callable[[ProducerBatch], None] = lambda b: None
 
     # --- producer id ---------------------------------------------------------
     @property
@@ -79,8 +83,13 @@ class IdempotenceState:
         """True when batches may be drained: an id is known and no bump is pending."""
         return self.producer_id >= 0 and not self.bump_needed
 
-    def request_bump(self, tp: TopicPartition, reason: str) -> None:
+    def request_bump(self, tp: TopicPartition, reason: str, gap_proven: bool = True) -> None:
+        """Ask for a new epoch; tp restarts its sequences there. gap_proven: the broker
+        showed a sequence gap, so no incomplete batch of tp can be in its log and all
+        are resent; otherwise (UNKNOWN_PRODUCER_ID, INVALID_PRODUCER_EPOCH) those that
+        may have been written are abandoned as `info` rather than risk a duplicate."""
         p = self._part(tp)
+        p.gap_proven = gap_proven if not p.reset_pending else (p.gap_proven and gap_proven)
         p.reset_pending = True
         p.unresolved = None
         if not self.bump_needed:
@@ -143,6 +152,9 @@ class IdempotenceState:
         self.producer_epoch = epoch
         self.bump_needed = False
         self._had_id = True
+        for tp in sorted(self._parts):
+            if self._parts[tp].reset_pending:
+                self._maybe_move_to_current_epoch(tp)
 
     # --- sequences -----------------------------------------------------------
     def _part(self, tp: TopicPartition) -> _PartitionSequences:
@@ -157,11 +169,16 @@ class IdempotenceState:
             return
         if p.incomplete and not p.reset_pending:
             return  # batches of unknown fate still use the old epoch
+        abandoned = [] if p.gap_proven else [b for b in p.incomplete if b.maybe_written]
+        p.incomplete = [b for b in p.incomplete if b not in abandoned]
         p.epoch = self.producer_epoch
         p.next_seq = 0
         p.last_acked = -1
         p.unresolved = None
         p.reset_pending = False
+        p.gap_proven = False
+        for b in abandoned:
+            self.on_abandon(b)
         for b in p.incomplete:
             b.producer_id = self.producer_id
             b.producer_epoch = p.epoch

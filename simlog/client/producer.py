@@ -82,6 +82,8 @@ class Producer(NodeBase):
                             if config.enable_idempotence else None)
         self.sender = Sender(rt, config, self.accumulator, self.metadata, self.tracker,
                              self.idempotence, self.meter)
+        if self.idempotence is not None:
+            self.idempotence.on_abandon = self.sender.abandon
         self.sticky = StickyPartitioner(rt.random, config.batch_size)
         self._waiting: list[_Waiting] = []
         self._waker = Waker(rt, self._kick)

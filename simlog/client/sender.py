@@ -213,7 +213,7 @@ class Sender:
             if err in (Errors.UNKNOWN_PRODUCER_ID, Errors.INVALID_PRODUCER_EPOCH):
                 # The broker lost or fenced our state (and appended nothing): bump the
                 # epoch; the partition's batches are re-sequenced and retried.
-                idem.request_bump(b.tp, err.name)
+                idem.request_bump(b.tp, err.name, gap_proven=False)
                 self._retry_or_fail(b, err, reason, force_retriable=True)
                 return
             if err == Errors.OUT_OF_ORDER_SEQUENCE_NUMBER:
@@ -277,6 +277,14 @@ class Sender:
             else:
                 deadline = _min(deadline, b.deadline_us)
         return deadline
+
+    def abandon(self, b: ProducerBatch) -> None:
+        """Idempotence cannot resend b safely under a new epoch: report it `info`."""
+        self.acc.remove(b)
+        b.maybe_written = True
+        err = b.last_error if isinstance(b.last_error, Errors) else None
+        self._complete(b, INFO, err, None,
+                       "producer epoch bumped; an earlier attempt may be in the log")
 
     def _fail(self, b: ProducerBatch, err: Errors | None, reason: str) -> None:
         if self.idem is not None:

@@ -340,8 +340,15 @@ class FakeBroker(NodeBase):
         if injected:
             err = injected.pop(0)
             if err in (Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, Errors.REQUEST_TIMED_OUT):
-                part.append(data)
+                # Appended (producer state included), then the acks wait failed.
+                done = self._append(part, tp, data)
+                if done.error_code != Errors.NONE:
+                    return done
             return ProducePartitionResponse(index=tp[1], error_code=err)
+        return self._append(part, tp, data)
+
+    def _append(self, part: PartitionState, tp: tuple[str, int],
+                data: bytes) -> ProducePartitionResponse:
         batches, error = parse_batches(data)
         assert error is None and len(batches) == 1, error
         b = batches[0]
