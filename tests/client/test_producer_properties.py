@@ -98,3 +98,14 @@ def test_idempotent_producer_invariants(steps: list[tuple[object, int, int]]) ->
 @given(steps=st.lists(step, min_size=1, max_size=25))
 def test_non_idempotent_producer_reports_honestly(steps: list[tuple[object, int, int]]) -> None:
     run(steps, idempotent=False)
+
+
+def test_regression_unknown_producer_id_after_an_unanswered_append() -> None:
+    """Found by fuzzing: a batch appended without an answer, then UNKNOWN_PRODUCER_ID on
+    the partition. Resending the appended batch under the new epoch duplicated it."""
+    run([("wait", 323, 0), ("send", 7, 1), ("send", 2, 0),
+         ("error", Errors.NOT_ENOUGH_REPLICAS_AFTER_APPEND, 1), ("wait", 279, 0),
+         ("error", Errors.NOT_ENOUGH_REPLICAS, 1), ("error", Errors.REQUEST_TIMED_OUT, 0),
+         ("silent", 3, 385), ("error", Errors.UNKNOWN_PRODUCER_ID, 0), ("wait", 303, 0),
+         ("silent", 1, 1654), ("send", 8, 0), ("send", 3, 0), ("silent", 3, 1329)],
+        idempotent=True)
