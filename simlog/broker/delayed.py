@@ -103,7 +103,7 @@ class DelayedFetch(DelayedOperation):
             # a consumer above a new leader's lagging HW just waits, as in Kafka
             if spec.fetch_offset < end:
                 accumulated += p.available_bytes(spec.fetch_offset, self.is_follower,
-                                                 spec.max_bytes)
+                                                 spec.max_bytes, self.min_bytes - accumulated)
         if accumulated >= self.min_bytes:
             return self.force_complete()
         return False

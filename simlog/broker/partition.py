@@ -42,6 +42,8 @@ from simlog.runtime import FileSlice
 NO_LEADER = -1
 UNKNOWN_OFFSET = -1
 NO_EPOCH = -1
+# The smallest v2 record batch (its header): what any offset below a log's end occupies.
+BATCH_HEADER_BYTES = 61
 # "never caught up": Kafka uses 0 on a wall clock; simulated clocks start near 0.
 NEVER_US = -(1 << 62)
 
@@ -420,7 +422,9 @@ class Partition:
             return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
         leo = self.log.log_end_offset
         start = self.log.log_start_offset
-        if last_fetched_epoch != NO_EPOCH:
+        # The latest epoch ends at the log end: no lookup needed on the common path.
+        if last_fetched_epoch != NO_EPOCH and not (
+                fetch_offset <= leo and last_fetched_epoch == self.log.latest_epoch()):
             end = self.log.end_offset_for_epoch(last_fetched_epoch)
             if end is None or end[0] < last_fetched_epoch or end[1] < fetch_offset:
                 diverging = end if end is not None else (NO_EPOCH, UNKNOWN_OFFSET)
@@ -439,11 +443,17 @@ class Partition:
             self.update_follower_fetch_state(replica_id, fetch_offset, now_us, leo)
         return ReadOutcome(Errors.NONE, hw, start, leo, records)
 
-    def available_bytes(self, fetch_offset: int, is_follower: bool, max_bytes: int) -> int:
-        """Bytes a fetch at fetch_offset could read now (for fetch.min.bytes)."""
+    def available_bytes(self, fetch_offset: int, is_follower: bool, max_bytes: int,
+                        need: int | None = None) -> int:
+        """Bytes a fetch at fetch_offset could read now (for fetch.min.bytes). With
+        `need`, a caller that only asks "at least need bytes?" may get just `need`: a
+        log without offset gaps holds a whole batch (>= BATCH_HEADER_BYTES) at every
+        offset below its end, so no read is needed for need <= BATCH_HEADER_BYTES."""
         end = self.log.log_end_offset if is_follower else self.high_watermark
         if fetch_offset >= end:
             return 0
+        if need is not None and need <= BATCH_HEADER_BYTES and not self.log.has_offset_gaps:
+            return need
         return self.log.available_bytes(fetch_offset, max_bytes, end)
 
     # ------------------------------------------------------------------ follower

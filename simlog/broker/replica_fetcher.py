@@ -7,7 +7,16 @@ partition's log end offset, with the leader epoch it believes current; on the re
 append what came, adopt the leader's high watermark (capped by the local log end), and
 fetch again at once (the leader's long poll paces the loop), or, when an append forced a
 flush (flush.messages), once that fsync completed, so the leader never counts a
-follower's records toward the HW before they are durable. A lost response is given
+follower's records toward the HW before they are durable.
+
+One fetch is in flight per leader (Kafka's one ReplicaFetcherThread per source broker,
+blocked in its request): partitions added meanwhile wait for it. A fetch lost to a
+network cut is given up only after replica.socket.timeout.ms (30 s), counted from when
+it was sent, as Kafka's fetcher NetworkClient does; so a follower isolated at t and
+healed at t+15 s fetches again (and rejoins the ISR) at about t+30 s. Real Kafka differs
+only by TCP: the dropped response is retransmitted after the heal at the next RTO
+backoff step (~t+25 s for a 200 ms initial RTO), which this world's network (messages
+dropped for good) does not model. A lost response is given
 up after replica.socket.timeout.ms; errors back off replica.fetch.backoff.ms.
 
 Truncation, so that no replica keeps a suffix the leader does not have:
@@ -109,9 +118,10 @@ class ReplicaFetcher:
     def _flush_pending(self) -> bool:
         """Kafka's follower flushes inside Log.append, so its next fetch (which reports
         its log end to the leader) waits for the fsync: so does ours."""
-        for tp in sorted(self.states):
+        for tp in self.states:  # any(): order cannot matter
             p = self.rm.partition(tp)
-            if p is not None and p.log.committable_end_offset < p.log_end_offset:
+            if (p is not None and p.log.flush_in_flight
+                    and p.log.committable_end_offset < p.log_end_offset):
                 return True
         return False
 

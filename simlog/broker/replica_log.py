@@ -67,6 +67,16 @@ class ReplicaLog(Protocol):
         forced flush (flush.messages) has not completed."""
         ...
 
+    @property
+    def has_offset_gaps(self) -> bool:
+        """True when some offset below the log end may be in no batch (compaction)."""
+        ...
+
+    @property
+    def flush_in_flight(self) -> bool:
+        """committable_end_offset < log_end_offset may hold (a forced flush runs)."""
+        ...
+
     def set_flush_callback(self, fn: Callable[[], None]) -> None:
         """fn() runs when a forced flush completes (committable_end_offset moved)."""
         ...

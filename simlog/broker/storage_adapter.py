@@ -69,6 +69,14 @@ class StorageReplicaLog:
         leo = self.plog.log_end_offset
         return min(leo, *self._forced.values()) if self._forced else leo
 
+    @property
+    def flush_in_flight(self) -> bool:
+        return bool(self._forced)
+
+    @property
+    def has_offset_gaps(self) -> bool:
+        return self.plog.config.compact
+
     def _after_append(self, leo_before: int, records: int) -> None:
         fm = self.flush_messages
         if fm is None:
@@ -124,12 +132,13 @@ class StorageReplicaLog:
         return LeaderAppendResult(res.first_offset, res.last_offset)
 
     def append_as_follower(self, records: bytes) -> list[BatchInfo]:
-        batches, _err = parse_batches(records, validate=False)  # a partial tail is normal
+        batches, err = parse_batches(records, validate=False)  # a partial tail is normal
         leo = self.plog.log_end_offset
         keep = [b for b in batches if b.last_offset >= leo]
         if not keep:
             return []
-        data = b"".join(b.data for b in keep)
+        whole = err is None and len(keep) == len(batches)
+        data = records if whole else b"".join(b.data for b in keep)
         res = self.plog.append_as_follower(data, self._now_us())
         if isinstance(res, LogError):
             raise self._fail(res)

@@ -53,6 +53,12 @@ class FakeLog:
     unflushed_from: int | None = None
     on_flushed: object = None
 
+    has_offset_gaps: bool = False
+
+    @property
+    def flush_in_flight(self) -> bool:
+        return self.unflushed_from is not None
+
     @property
     def committable_end_offset(self) -> int:
         leo = self.log_end_offset
