@@ -191,9 +191,7 @@ class OffsetFetcher:
                 self._backoff(tp, None if p is None else p.error_code)
                 continue
             if p.end_offset < 0 or p.leader_epoch < 0:
-                # The leader knows no epoch <= ours: nothing to align to; reset.
-                if not self.subs.request_reset(tp):
-                    self.on_error(tp, "log truncation: leader has no epoch <= ours")
+                self._no_common_epoch(tp, pos)
                 continue
             if p.end_offset < pos.offset:
                 self._truncated(tp, pos, p.end_offset, p.leader_epoch)
@@ -208,14 +206,24 @@ class OffsetFetcher:
         if s is None or s.position != pos:
             return
         if epoch < 0 or end_offset < 0:
-            if not self.subs.request_reset(tp):
-                self.on_error(tp, "log truncation: leader has no epoch <= ours")
+            self._no_common_epoch(tp, pos)
         elif end_offset < pos.offset:
             self._truncated(tp, pos, end_offset, epoch)
         else:
             # Our epoch is unknown there but nothing we read is gone: adopt its epoch
             # so the next fetch does not diverge again.
             s.position = FetchPosition(pos.offset, epoch, pos.current_leader_epoch)
+
+    def _no_common_epoch(self, tp: TopicPartition, pos: FetchPosition) -> None:
+        """The leader knows no epoch <= ours: everything we read may be gone. Record it
+        as a truncation (end offset -1) and reset by auto.offset.reset, as Kafka does."""
+        t = Truncation(tp, pos.offset, pos.offset_epoch, -1, -1, self.rt.now())
+        self.truncations.append(t)
+        self.rt.emit("consumer_truncation_detected", topic=tp[0], partition=tp[1],
+                     position=pos.offset, offset_epoch=pos.offset_epoch, end_offset=-1,
+                     end_epoch=-1)
+        if not self.subs.request_reset(tp):
+            self.on_error(tp, "log truncation: the leader has no epoch <= ours")
 
     def _truncated(self, tp: TopicPartition, pos: FetchPosition, end_offset: int,
                    end_epoch: int) -> None:
