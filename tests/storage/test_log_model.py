@@ -315,6 +315,7 @@ def test_log_matches_model_on_real_files(config: LogConfig, script: list, seed: 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 @pytest.mark.parametrize(("world_kind", "examples"), [("sim", 2000), ("real", 300)])
 def test_log_matches_model_long(world_kind: str, examples: int) -> None:
     @settings(max_examples=examples, derandomize=False)
