@@ -300,9 +300,11 @@ class ConsumerCoordinator:
             self._maybe_sync()
             if self._pending_sync is not None:
                 deadlines.append(now + self.config.retry_backoff_us)
-        if self.generation >= 0 and self.state in (STABLE, JOINING, SYNCING):
+        # a heartbeat in flight: its answer (or timeout) runs the loop again
+        if self.generation >= 0 and self.state in (STABLE, JOINING, SYNCING) \
+                and not self._hb_in_flight:
             due = self._hb_sent_us + self.config.heartbeat_interval_us
-            if not self._hb_in_flight and now >= due:
+            if now >= due:
                 self._send_heartbeat()
                 due = now + self.config.heartbeat_interval_us
             deadlines.append(due)
@@ -334,12 +336,17 @@ class ConsumerCoordinator:
         self.run()
         self.consumer._kick()
 
-    def _coordinator_unknown(self) -> None:
-        if self.coordinator is not None:
-            self.rt.emit("group_coordinator_lost", group=self.config.group_id,
-                         coordinator=self.coordinator)
-        self.coordinator = None
+    def _coordinator_unknown(self, disconnect: bool = False) -> None:
+        """Forget the coordinator (rediscover after a backoff). With disconnect (a
+        timeout, the session ran out) every request in flight to it fails now, as when
+        Kafka closes the connection, instead of waiting out its own timeout."""
+        old, self.coordinator = self.coordinator, None
         self._backoff_until_us = self.rt.now() + self.config.retry_backoff_us
+        if old is not None:
+            self.rt.emit("group_coordinator_lost", group=self.config.group_id,
+                         coordinator=old)
+            if disconnect:
+                self.consumer.tracker.disconnect(old)
 
     def _check_session(self, now: int) -> None:
         if self._confirmed_us is None or not self.assignment:
@@ -348,7 +355,11 @@ class ConsumerCoordinator:
             self.rt.emit("group_session_lost", group=self.config.group_id,
                          member=self.member_id, generation=self.generation)
             self._lose_partitions("session timeout without an answer from the coordinator")
-            self._coordinator_unknown()
+            self.rejoin_needed = True  # to get them back (or others) from the coordinator
+            self._join_prepared = False
+            if self.state == STABLE:
+                self.state = UNJOINED
+            self._coordinator_unknown(disconnect=True)
 
     def _confirm(self, sent_us: int) -> None:
         if self._confirmed_us is None or sent_us > self._confirmed_us:
@@ -602,7 +613,7 @@ class ConsumerCoordinator:
     def _on_heartbeat(self, resp: Message | None, sent_us: int, generation: int) -> None:
         self._hb_in_flight = False
         if not isinstance(resp, HeartbeatResponse):
-            self._coordinator_unknown()
+            self._coordinator_unknown(disconnect=resp is None)
             return self._after()
         err = resp.error_code
         if err in (Errors.NONE, Errors.REBALANCE_IN_PROGRESS):

@@ -121,6 +121,8 @@ class GroupCluster:
         self.sent = 0
         self.results: dict[str, SendResult] = {}
         self.generations: dict[str, list[tuple[int, int, list[str]]]] = {}
+        self.incarnations: dict[str, int] = {}
+        self.open_commits: dict[str, dict[int, dict[str, Any]]] = {}
         pcfg = {"bootstrap.servers": "b1,b2,b3", "acks": "all", "linger.ms": 0}
         self.w.add_node("p1", lambda rt: Producer(rt, pcfg))
         self.w.run_for(S // 2)
@@ -181,7 +183,10 @@ class GroupCluster:
         del cfg
 
     def _listener(self, name: str) -> GroupListener:
+        # a fresh listener per incarnation (the factory runs at every restart)
+        self.incarnations[name] = incarnation = self.incarnations.get(name, 0) + 1
         pending: dict[int, dict[str, Any]] = {}
+        self.open_commits[name] = pending
 
         def on_assign(generation: int, tps: list[tuple[str, int]]) -> None:
             v = {"group": GROUP, "generation": generation,
@@ -196,7 +201,8 @@ class GroupCluster:
             self.history.ok(self.now, name, "revoke", v)
 
         def on_commit_invoke(token: int, offsets: dict[tuple[str, int], int]) -> None:
-            v = {"group": GROUP, "offsets": {f"{t}/{p}": o for (t, p), o in offsets.items()}}
+            v = {"id": f"{name}.{incarnation}-c{token}", "group": GROUP,
+                 "offsets": {f"{t}/{p}": o for (t, p), o in offsets.items()}}
             pending[token] = v
             self.history.invoke(self.now, name, "commit", v)
 
@@ -233,6 +239,9 @@ class GroupCluster:
         if name in self.polling:
             self.polling.discard(name)
             self.history.info(self.now, name, "poll", None)
+        for token in sorted(self.open_commits.get(name, {})):
+            self.history.info(self.now, name, "commit", self.open_commits[name][token])
+        self.open_commits[name] = {}
         self.history.invoke(self.now, name, "crash", None)
         self.history.ok(self.now, name, "crash", None)
 
