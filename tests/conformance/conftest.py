@@ -311,7 +311,8 @@ class RealCluster(Cluster):
         self.book = {n: ("127.0.0.1", p) for n, p in zip((*REPLICAS, CLIENT), ports)}
         self.procs = {
             n: NodeProcess(n, self.book[n][1], root / n, self.book,
-                           "simlog.examples.replicated_log:factory", seed=self.seed)
+                           "simlog.examples.replicated_log:factory", seed=self.seed,
+                           launcher="fork")
             for n in REPLICAS
         }
         self.loop = _LoopThread()
