@@ -155,25 +155,33 @@ def test_reconnect_after_peer_process_restart(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-def test_node_process_reports_ready_and_stops_on_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["exec", "fork"])
+def test_node_process_reports_ready_and_stops_on_sigterm(tmp_path: Path, launcher: str) -> None:
     (port,) = free_ports(1)
-    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:EchoNode", seed=3)
+    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:EchoNode", seed=3,
+                       launcher=launcher)
     try:
         proc.start()
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+        proc.crash()  # SIGKILL, then the same command over the same data dir
+        assert not proc.running
+        proc.start()
         t0 = time.monotonic()
         assert proc.terminate() == 0
         assert time.monotonic() - t0 < 5
         events = (proc.events_path).read_text().splitlines()
-        assert '"kind": "started"' in events[0] and '"kind": "halt"' in events[-1]
+        assert sum('"kind": "started"' in e for e in events) == 2
+        assert '"kind": "halt"' in events[-1]
     finally:
         proc.stop()
 
 
-def test_node_process_rejects_bad_factory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["exec", "fork"])
+def test_node_process_rejects_bad_factory(tmp_path: Path, launcher: str) -> None:
     (port,) = free_ports(1)
-    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:NoSuchThing")
+    proc = NodeProcess("e1", port, tmp_path / "e1", {}, "realnet.echo:NoSuchThing",
+                       launcher=launcher)
     try:
         with pytest.raises(RuntimeError, match="did not start"):
             proc.start(timeout_s=10)
