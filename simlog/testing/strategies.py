@@ -1,31 +1,38 @@
 """Hypothesis strategies for fault schedules and the scenarios around them.
 
-    from simlog.testing.strategies import scenarios, schedules, to_yaml, keep_on_failure
+    from hypothesis import given
+    from simlog.testing import scenarios, schedules, check_property
 
-    @given(scenarios(kinds=["partition", "crash"]))
+    BASE = "my_cluster.yaml"          # a scenario file, YAML text or a dict: the template
+
+    @given(scenarios(base=BASE, schedules=schedules(kinds=["partition", "crash", "pause"],
+                                                     max_faults=4, undo=True)))
     def test_no_lost_writes(raw):
-        with keep_on_failure(raw, "failing-scenarios"):
-            result = run(loads(to_yaml(raw)))   # the runner, once it exists
-            assert result.checks["lost_writes"].passed
+        check_property(raw)           # runs it; on a miss writes a replayable file, raises
 
 Strategies draw *raw* scenarios: the plain dicts a YAML file holds, with units spelled as
 a user would (`10s`, `16KiB`). `to_yaml` writes one out; every drawn scenario loads
-(`simlog.scenario.load.loads`) without error, which tests/scenario/test_strategies.py
-checks as a property. `keep_on_failure` writes the failing example as a scenario file,
-replayable with `simlog run FILE`.
+(`simlog.scenario.load.loads`) without error, which tests/scenario/test_strategies.py and
+tests/property/test_testing_api.py check as properties.
 
 Schedules respect the contract: times in order and within the duration, selectors that
 name existing nodes and partitions (brokers added by `add_broker`, partitions by
 `add_partitions` count from then on), `heal` that repeats an earlier link fault or says
-`all`, and `random` nemeses that end by the duration.
+`all`, and `random` nemeses that end by the duration. They shrink well: fewer faults,
+earlier times, shorter holds, simpler selectors.
+
+`schedules(...)` called without a cluster shape is *unbound*: it is a strategy on its own
+(for the default shape: 3 brokers, 3 controllers, no topics or clients) and
+`scenarios(base=..., schedules=...)` rebinds it to the base scenario's shape and duration.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +43,34 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from simlog.scenario.schema import OPS, RANDOM_KINDS
-from simlog.scenario.units import format_time_us
+from simlog.scenario.units import format_time_us, parse_time_us
 
 FAULT_KINDS = tuple(sorted(OPS))
+# Kinds the runner executes today (reassign and add_partitions load but do not run yet).
+RUNNABLE_KINDS = tuple(k for k in FAULT_KINDS if k not in ("reassign", "add_partitions"))
+# Kinds that never lose data by design with acks=all, min.insync.replicas=2, RF=3,
+# unclean election off (Kafka's promise): no power loss, no disk corruption.
+SAFE_KINDS = ("clock", "crash", "cut", "heal", "isolate", "link", "partition", "pause",
+              "restart", "resume", "slow_disk")
 _TICK_US = 100_000  # fault times on a 100 ms grid: readable files, enough variety
+_NODE_SCOPES = ("all", "brokers", "controllers", "servers")
 
 
 class _World:
     """What exists at the current point of a schedule being drawn."""
 
-    def __init__(self, brokers: int, controllers: int, topics: dict[str, int],
-                 producers: Sequence[str], members: Sequence[str]) -> None:
+    def __init__(self, brokers: int, controllers: int, topics: Mapping[str, int],
+                 producers: Sequence[str], members: Sequence[str],
+                 nodes: str | Sequence[str] = "all") -> None:
         self.brokers = [f"b{i}" for i in range(1, brokers + 1)]
         self.controllers = [f"c{i}" for i in range(1, controllers + 1)]
         self.topics = dict(topics)
         self.producers = list(producers)
         self.members = list(members)
+        self.nodes = nodes if isinstance(nodes, str) else list(nodes)
+        if isinstance(self.nodes, str) and self.nodes not in _NODE_SCOPES:
+            raise ValueError(f"unknown nodes scope {nodes!r} (expected one of "
+                             f"{', '.join(_NODE_SCOPES)} or a list of node ids)")
 
     @property
     def clients(self) -> list[str]:
@@ -61,6 +80,23 @@ class _World:
     def disk_nodes(self) -> list[str]:
         return self.brokers + self.controllers
 
+    @property
+    def pool(self) -> list[str]:
+        """Nodes a fault may name literally."""
+        if not isinstance(self.nodes, str):
+            return list(self.nodes)
+        return {"all": self.brokers + self.controllers + self.clients,
+                "brokers": list(self.brokers),
+                "controllers": list(self.controllers),
+                "servers": self.brokers + self.controllers}[self.nodes]
+
+    @property
+    def scope(self) -> str:
+        """A set selector covering every node faults may touch (for undo ops)."""
+        if isinstance(self.nodes, str) and self.nodes in ("brokers", "controllers"):
+            return self.nodes
+        return "all"
+
 
 def _partition_refs(world: _World) -> list[str]:
     return [f"{t}/{p}" for t, n in sorted(world.topics.items()) for p in range(n)]
@@ -68,23 +104,36 @@ def _partition_refs(world: _World) -> list[str]:
 
 def _selector(draw: st.DrawFn, world: _World, *, nodes: list[str] | None = None) -> Any:
     """A selector; with `nodes`, only literal ids from `nodes` (e.g. nodes with disks)."""
-    pool = nodes if nodes is not None else world.brokers + world.controllers + world.clients
+    pool = nodes if nodes is not None else world.pool
+    if nodes is not None:
+        pool = [n for n in pool if n in world.pool] or pool
     forms = ["node", "list"]
-    if nodes is None:
-        forms += ["set", "controller", "pick"] + (["leader"] if world.topics else [])
+    sets: list[str] = []
+    picks: list[str] = []
+    leader = False
+    scope = world.nodes
+    if nodes is None and isinstance(scope, str):
+        sets = {"all": ["all", "brokers", "clients", "controllers"],
+                "brokers": ["brokers"], "controllers": ["controllers"],
+                "servers": ["brokers", "controllers"]}[scope]
+        picks = [s for s in ("brokers", "controllers") if s in sets and getattr(world, s)]
+        leader = bool(world.topics) and scope in ("all", "brokers", "servers")
+        forms += ["set"] + (["controller"] if world.controllers and scope != "brokers"
+                            else []) + (["pick"] if picks else []) + (["leader"] if leader
+                                                                      else [])
     form = draw(st.sampled_from(forms))
     if form == "node":
         return draw(st.sampled_from(pool))
     if form == "list":
         return draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3, unique=True))
     if form == "set":
-        return draw(st.sampled_from(["all", "brokers", "clients", "controllers"]))
+        return draw(st.sampled_from(sets))
     if form == "controller":
         return "controller"
     if form == "leader":
         return f"leader({draw(st.sampled_from(_partition_refs(world)))})"
     how = draw(st.sampled_from(["random", "minority", "majority"]))
-    return f"{how}({draw(st.sampled_from(['brokers', 'controllers']))})"
+    return f"{how}({draw(st.sampled_from(picks))})"
 
 
 def _maybe_for(draw: st.DrawFn) -> dict[str, str]:
@@ -94,7 +143,7 @@ def _maybe_for(draw: st.DrawFn) -> dict[str, str]:
 
 
 def _op(draw: st.DrawFn, kind: str, world: _World, at_us: int, duration_us: int,
-        link_ops: list[tuple[str, Any]]) -> Any:
+        link_ops: list[tuple[str, Any]], power_loss: bool = True) -> Any:
     """The value of one fault op of `kind`, valid in `world` (which it may update)."""
     sel = lambda **kw: _selector(draw, world, **kw)  # noqa: E731
     if kind == "partition":
@@ -117,7 +166,9 @@ def _op(draw: st.DrawFn, kind: str, world: _World, at_us: int, duration_us: int,
         return value | _maybe_for(draw)
     if kind == "crash":
         node = sel()
-        return {"node": node, "lose_unsynced": True} if draw(st.booleans()) else node
+        if power_loss and draw(st.booleans()):
+            return {"node": node, "lose_unsynced": True}
+        return node
     if kind == "pause":
         node = sel()
         extra = _maybe_for(draw)
@@ -168,22 +219,80 @@ def _usable(kind: str, world: _World, link_ops: list) -> bool:
         return bool(world.topics)
     if kind == "client":
         return bool(world.clients)
-    return True
+    if kind in ("slow_disk", "disk_full"):
+        return bool(world.disk_nodes)
+    if kind == "add_broker":
+        return bool(world.brokers)
+    return bool(world.pool)
 
 
-@st.composite
-def schedules(draw: st.DrawFn, *, brokers: int = 3, controllers: int = 3,
-              topics: dict[str, int] | None = None, producers: Sequence[str] = (),
-              members: Sequence[str] = (), duration_us: int = 60_000_000,
-              kinds: Sequence[str] | None = None, max_faults: int = 8) -> list[dict[str, Any]]:
-    """A valid `faults:` list for a cluster of that shape: dicts `{at: ..., <op>: ...}`."""
-    world = _World(brokers, controllers, topics or {}, producers, members)
+def _literal(sel: Any) -> bool:
+    """A selector naming nodes directly (resolves to the same nodes whenever it fires)."""
+    if isinstance(sel, list):
+        return True
+    return isinstance(sel, str) and "(" not in sel and sel not in (
+        "all", "brokers", "clients", "controllers", "controller")
+
+
+def _undo(kind: str, value: Any, world: _World) -> Any | None:
+    """The op that ends fault (kind, value), or None if it needs none or cannot have one.
+    Dynamic selectors (`leader(...)`, `random(...)`) may resolve to other nodes later, so
+    their crash / pause / clock is undone on the whole scope instead."""
+    if kind in ("partition", "isolate", "cut"):
+        return {"heal": value}
+    if kind in ("crash", "pause"):
+        if isinstance(value, dict):
+            if "for" in value:
+                return None
+            value = value["node"]
+        target = value if _literal(value) else world.scope
+        return {"restart" if kind == "crash" else "resume": target}
+    if kind == "clock":
+        node = value["node"] if _literal(value["node"]) else world.scope
+        return {"clock": {"node": node, "offset": "0s"} if "offset" in value
+                else {"node": node, "drift": 0.0}}
+    if kind == "client":
+        action, client = next(iter(value.items()))
+        if action in ("crash", "leave"):
+            return {"client": {"restart": client}}
+    return None
+
+
+_TIMED = ("link", "slow_disk", "disk_full")  # undone by their own `for`
+
+
+def _shape_of(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The cluster shape (schedules' keyword arguments) of a raw scenario."""
+    cluster = raw.get("cluster") or {}
+    work = raw.get("workload") or {}
+    members = [f"{g['group']}-{i}" for g in work.get("consumers") or []
+               for i in range(1, int(g.get("members", 1)) + 1)]
+    return {"brokers": int(cluster.get("brokers", 3)),
+            "controllers": int(cluster.get("controllers", 3)),
+            "topics": {t["name"]: int(t.get("partitions", 1)) for t in raw.get("topics") or []},
+            "producers": [p["id"] for p in work.get("producers") or []],
+            "members": members,
+            "duration_us": parse_time_us(raw["duration"])}
+
+
+def _schedules_impl(draw: st.DrawFn, *, brokers: int, controllers: int,
+                    topics: Mapping[str, int] | None, producers: Sequence[str],
+                    members: Sequence[str], duration_us: int, kinds: Sequence[str] | None,
+                    max_faults: int, min_faults: int, nodes: str | Sequence[str],
+                    power_loss: bool, undo: bool, start_us: int,
+                    max_hold_us: int | None) -> list[dict[str, Any]]:
+    world = _World(brokers, controllers, topics or {}, producers, members, nodes)
     allowed = sorted(kinds) if kinds is not None else list(FAULT_KINDS)
     unknown = sorted(set(allowed) - set(FAULT_KINDS))
     if unknown:
         raise ValueError(f"unknown fault kinds {unknown} (known: {', '.join(FAULT_KINDS)})")
-    ticks = sorted(draw(st.lists(st.integers(0, duration_us // _TICK_US), max_size=max_faults)))
-    faults: list[dict[str, Any]] = []
+    first = min(start_us, duration_us) // _TICK_US
+    last = duration_us // _TICK_US
+    ticks = sorted(draw(st.lists(st.integers(first, last), min_size=min_faults,
+                                 max_size=max_faults)))
+    hold_ticks = max(1, (max_hold_us if max_hold_us is not None else duration_us // 2)
+                     // _TICK_US)
+    events: list[tuple[int, int, dict[str, Any]]] = []
     link_ops: list[tuple[str, Any]] = []
     for tick in ticks:
         at_us = tick * _TICK_US
@@ -191,11 +300,117 @@ def schedules(draw: st.DrawFn, *, brokers: int = 3, controllers: int = 3,
         if not usable:
             break
         kind = draw(st.sampled_from(usable))
-        value = _op(draw, kind, world, at_us, duration_us, link_ops)
+        value = _op(draw, kind, world, at_us, duration_us, link_ops, power_loss)
+        if undo and kind in _TIMED and isinstance(value, dict) and "for" not in value:
+            value["for"] = format_time_us(draw(st.integers(1, hold_ticks)) * _TICK_US)
         if kind in ("partition", "isolate", "cut", "link"):
             link_ops.append((kind, value))
-        faults.append({"at": format_time_us(at_us), kind: value})
-    return faults
+        events.append((tick, len(events), {"at": format_time_us(at_us), kind: value}))
+        ender = _undo(kind, value, world) if undo else None
+        if ender is not None:
+            hold = draw(st.one_of(st.none(), st.integers(1, hold_ticks)))
+            if hold is not None and tick + hold <= last:
+                events.append((tick + hold, len(events),
+                               {"at": format_time_us((tick + hold) * _TICK_US), **ender}))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return [e[2] for e in events]
+
+
+def _duration_us(duration: str | int | float | None, default: int) -> int:
+    return default if duration is None else parse_time_us(duration)
+
+
+class _Unbound:
+    """Keyword arguments of a `schedules(...)` call that named no cluster shape."""
+
+    def __init__(self, kw: dict[str, Any]) -> None:
+        self.kw = kw
+
+    def bind(self, raw: Mapping[str, Any]) -> st.SearchStrategy[list[dict[str, Any]]]:
+        shape = _shape_of(raw)
+        if self.kw.get("duration") is not None:
+            shape["duration_us"] = min(shape["duration_us"],
+                                       parse_time_us(self.kw["duration"]))
+        kw = {k: v for k, v in self.kw.items() if k != "duration"}
+        return schedules(**shape, **kw)
+
+
+_UNBOUND_ATTR = "_simlog_unbound"
+
+
+def schedules(*, brokers: int | None = None, controllers: int | None = None,
+              topics: Mapping[str, int] | None = None, producers: Sequence[str] = (),
+              members: Sequence[str] = (), duration: str | int | None = None,
+              duration_us: int | None = None, kinds: Sequence[str] | None = None,
+              max_faults: int = 8, min_faults: int = 0, nodes: str | Sequence[str] = "all",
+              power_loss: bool = True, undo: bool = False, start: str | int = 0,
+              max_hold: str | int | None = None,
+              template: Mapping[str, Any] | str | Path | None = None,
+              ) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """A valid `faults:` list: dicts `{at: ..., <op>: ...}` in time order.
+
+    - `kinds`: fault op names to draw from (default: all of FAULT_KINDS; RUNNABLE_KINDS
+      for runs, SAFE_KINDS for faults Kafka promises to survive).
+    - `duration` (`"15s"`) or `duration_us`: faults fall in [start, duration].
+    - `max_faults` / `min_faults`: how many faults are drawn (undo ops not counted).
+    - `nodes`: which nodes faults touch: "all" (default), "brokers", "controllers",
+      "servers" (brokers and controllers) or a list of node ids.
+    - `power_loss`: whether a crash may be `lose_unsynced` (power loss).
+    - `undo`: pair each lasting fault with the op that ends it (heal, restart, resume,
+      clock back, or a `for:` on timed ones) after a drawn hold of up to `max_hold`
+      (default: half the duration), or leave it to the end of the run.
+    - the cluster shape: `brokers`, `controllers`, `topics` {name: partitions},
+      `producers`, `members`; or `template` (a raw scenario, YAML text or file) to take
+      shape and duration from. With neither, the strategy is *unbound*:
+      `scenarios(base=..., schedules=it)` binds it to the base's shape.
+    """
+    kw = dict(kinds=kinds, max_faults=max_faults, min_faults=min_faults, nodes=nodes,
+              power_loss=power_loss, undo=undo, start=start, max_hold=max_hold)
+    if template is not None:
+        return _Unbound(kw | {"duration": duration}).bind(as_raw(template))
+    if kinds is not None:
+        unknown = sorted(set(kinds) - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown} "
+                             f"(known: {', '.join(FAULT_KINDS)})")
+    unbound = brokers is None and controllers is None and topics is None and not (
+        producers or members)
+    total_us = duration_us if duration_us is not None else _duration_us(duration, 60_000_000)
+    strategy = st.composite(lambda draw: _schedules_impl(
+        draw, brokers=3 if brokers is None else brokers,
+        controllers=3 if controllers is None else controllers, topics=topics,
+        producers=producers, members=members, duration_us=total_us, kinds=kinds,
+        max_faults=max_faults, min_faults=min_faults, nodes=nodes, power_loss=power_loss,
+        undo=undo, start_us=parse_time_us(start),
+        max_hold_us=None if max_hold is None else parse_time_us(max_hold)))()
+    if unbound:
+        setattr(strategy, _UNBOUND_ATTR, _Unbound(kw | {
+            "duration": duration if duration_us is None else format_time_us(duration_us)}))
+    return strategy
+
+
+def as_raw(scenario: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    """A raw scenario (plain dicts and lists) from a dict, YAML text or a file path."""
+    if isinstance(scenario, Mapping):
+        return _plain(copy.deepcopy(dict(scenario)))
+    text: str
+    if isinstance(scenario, Path) or (isinstance(scenario, str) and "\n" not in scenario
+                                      and scenario.endswith((".yaml", ".yml"))):
+        text = Path(scenario).read_text(encoding="utf-8")
+    else:
+        text = str(scenario)
+    data = YAML(typ="safe", pure=True).load(text)
+    if not isinstance(data, dict):
+        raise ValueError("a scenario is a YAML mapping")
+    return _plain(data)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 _CONFIGS = {
@@ -218,8 +433,9 @@ _CONFIGS = {
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, *, max_brokers: int = 5, kinds: Sequence[str] | None = None,
-              max_faults: int = 8, checks: Sequence[str] | None = None) -> dict[str, Any]:
+def _random_scenarios(draw: st.DrawFn, *, max_brokers: int = 5,
+                      kinds: Sequence[str] | None = None, max_faults: int = 8,
+                      checks: Sequence[str] | None = None) -> dict[str, Any]:
     """A whole raw scenario: cluster, topics, workload, a fault schedule, checks."""
     brokers = draw(st.integers(1, max_brokers))
     controllers = draw(st.sampled_from([0, 1, 3]))
@@ -276,6 +492,69 @@ def scenarios(draw: st.DrawFn, *, max_brokers: int = 5, kinds: Sequence[str] | N
         "checks": listed,
     }
     return raw
+
+
+
+ScheduleArg = (st.SearchStrategy[list[dict[str, Any]]]
+               | Callable[[dict[str, Any]], st.SearchStrategy[list[dict[str, Any]]]] | None)
+
+
+def scenarios(base: Mapping[str, Any] | str | Path | None = None,
+              schedules: ScheduleArg = None, *, seed: int | st.SearchStrategy[int] | None
+              = None, duration: str | int | None = None, kinds: Sequence[str] | None = None,
+              max_faults: int = 8, max_brokers: int = 5,
+              checks: Sequence[str] | None = None) -> st.SearchStrategy[dict[str, Any]]:
+    """Raw scenarios (dicts) to run.
+
+    With `base` (a raw scenario dict, YAML text, or a path to a scenario file): the base
+    scenario as it is (cluster, topics, workload, checks, expect), with a drawn `seed`
+    (or the given one) and a drawn `faults:` list that *replaces* the base's. The faults
+    come from `schedules`: a `schedules(...)` strategy without a cluster shape (bound to
+    the base's shape and duration here), any strategy of fault lists, or a function
+    base -> strategy; by default `schedules(kinds=kinds, max_faults=max_faults)`.
+    `duration` shortens (or sets) the run.
+
+    Without `base`: whole random scenarios (cluster shape, topics, workload, configs,
+    faults of `kinds`, `checks`), meant for validation fuzzing rather than running.
+    """
+    if base is None:
+        if schedules is not None:
+            raise ValueError("schedules= needs base= (the scenario they run in)")
+        return _random_scenarios(max_brokers=max_brokers, kinds=kinds,
+                                 max_faults=max_faults, checks=checks)
+    raw = as_raw(base)
+    if duration is not None:
+        raw["duration"] = duration
+    if "duration" not in raw or "name" not in raw:
+        raise ValueError("the base scenario needs `name` and `duration`")
+    if checks is not None:
+        raw["checks"] = list(checks)
+    if schedules is None:
+        faults = fault_schedules(template=raw, kinds=kinds, max_faults=max_faults)
+    elif hasattr(schedules, _UNBOUND_ATTR):
+        faults = getattr(schedules, _UNBOUND_ATTR).bind(raw)
+    elif isinstance(schedules, st.SearchStrategy):
+        faults = schedules
+    elif callable(schedules):
+        faults = schedules(copy.deepcopy(raw))
+    else:
+        raise TypeError(f"schedules= expects a strategy or a function, found {schedules!r}")
+    if seed is None:
+        seeds: st.SearchStrategy[int] = st.integers(0, 2**32 - 1)
+    elif isinstance(seed, int):
+        seeds = st.just(seed)
+    else:
+        seeds = seed
+
+    def build(seed_and_faults: tuple[int, list[dict[str, Any]]]) -> dict[str, Any]:
+        out = copy.deepcopy(raw)
+        out["seed"], out["faults"] = seed_and_faults
+        return out
+
+    return st.tuples(seeds, faults).map(build)
+
+
+fault_schedules = schedules
 
 
 def _flow(value: Any) -> Any:
