@@ -94,6 +94,13 @@ def describe_misses(outcome: RunOutcome, expect: Mapping[str, str] | None = None
     return lines
 
 
+def _expect_of(text: str) -> dict[str, str] | None:
+    try:
+        return dict(loads(text).expect)
+    except Exception:
+        return None
+
+
 def _final_example() -> bool:
     """False while hypothesis is still searching or shrinking (no file for those)."""
     if not currently_in_test_context():
@@ -111,7 +118,7 @@ def write_failure(raw: Mapping[str, Any], text: str, outcome: RunOutcome,
     path = folder / f"{name}-seed{raw.get('seed', 0)}-{digest}.yaml"
     header = [f"A failing simlog property example: {', '.join(outcome.mismatches)} "
               "missed the expectation.",
-              *describe_misses(outcome),
+              *describe_misses(outcome, _expect_of(text)),
               f"seed {raw.get('seed', 0)}, trace hash {outcome.trace_hash}",
               f"replay: simlog run {path}"]
     comment = "".join(f"# {line}\n" for line in header)
@@ -126,7 +133,7 @@ def assert_expected(scenario: ScenarioLike, outcome: RunOutcome,
     if outcome.expected_ok:
         return
     raw, text = scenario_text(scenario)
-    misses = describe_misses(outcome)
+    misses = describe_misses(outcome, _expect_of(text))
     if not _final_example():
         raise AssertionError(f"expectations not met: {', '.join(outcome.mismatches)}")
     path = write_failure(raw, text, outcome, failures_dir)
