@@ -13,10 +13,14 @@ Invariants:
   back before every batch created after it, so once re-queued it leaves first
   (with idempotence that is also base-sequence order).
 - A batch is in at most one place: its queue, or in flight in exactly one request.
+- Every batch created is also in `expiry`, a heap by (delivery deadline, creation
+  order), until it is reported; the sender looks only at its top, on a timer at the
+  earliest deadline, so a send costs no scan of the queues (O(1) amortised).
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,16 +107,21 @@ class RecordAccumulator:
         self.queues: dict[TopicPartition, deque[ProducerBatch]] = {}
         self.flushing = False
         self._created = 0
+        # (deadline_us, seq_no, batch) of every unreported batch; reported ones are
+        # dropped lazily when they reach the top.
+        self.expiry: list[tuple[int, int, ProducerBatch]] = []
 
     def append(self, tp: TopicPartition, rec: PendingRecord, now_us: int) -> ProducerBatch:
-        q = self.queues.setdefault(tp, deque())
-        last = q[-1] if q else None
-        if last is not None and not last.closed and last.attempts == 0 and (
-                last.size_bytes + rec.size <= self.batch_size):
-            last.records.append(rec)
-            last.size_bytes += rec.size
-            return last
-        if last is not None:
+        q = self.queues.get(tp)
+        if q is None:
+            q = self.queues[tp] = deque()
+        elif q:
+            last = q[-1]
+            if not last.closed and last.attempts == 0 and (
+                    last.size_bytes + rec.size <= self.batch_size):
+                last.records.append(rec)
+                last.size_bytes += rec.size
+                return last
             last.closed = True
         self._created += 1
         batch = ProducerBatch(tp=tp, created_us=now_us,
@@ -121,7 +130,18 @@ class RecordAccumulator:
         batch.records.append(rec)
         batch.size_bytes += rec.size
         q.append(batch)
+        heapq.heappush(self.expiry, (batch.deadline_us, batch.seq_no, batch))
         return batch
+
+    def next_expiry(self) -> ProducerBatch | None:
+        """The unreported batch with the earliest delivery deadline (None: none)."""
+        heap = self.expiry
+        while heap and heap[0][2].reported:
+            heapq.heappop(heap)
+        return heap[0][2] if heap else None
+
+    def pop_expiry(self) -> None:
+        heapq.heappop(self.expiry)
 
     def partitions(self) -> list[TopicPartition]:
         return sorted(tp for tp, q in self.queues.items() if q)

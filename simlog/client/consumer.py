@@ -87,6 +87,7 @@ class Consumer(NodeBase):
         self._waker = Waker(rt, self._kick)
         self._busy = False
         self._dirty = False
+        self._freed = False  # a poll emptied a buffer: the loop must fetch again
 
     # --- Node ----------------------------------------------------------------
     def start(self) -> None:
@@ -171,13 +172,18 @@ class Consumer(NodeBase):
         if self._poll is not None:
             raise RuntimeError("a poll is already pending")
         self._poll = on_result
-        if timeout_us > 0:
+        self._poll_timer = None
+        # O(1) unless records are buffered: hand them over now; the work loop runs
+        # only if that emptied a buffer (a fetch is due), not on every poll.
+        result = self._drain()
+        if result.records or result.errors:
+            self._finish_poll(result)
+        elif timeout_us > 0:
             self._poll_timer = self.rt.set_timer(timeout_us, self._poll_expired)
         else:
-            self._poll_timer = None
-        self._kick()
-        if timeout_us <= 0 and self._poll is on_result:
             self._finish_poll(PollResult())
+        if self._freed:
+            self._kick()
 
     # --- the loop --------------------------------------------------------------
     def _kick(self) -> None:
@@ -194,6 +200,7 @@ class Consumer(NodeBase):
             self._busy = False
 
     def _run(self) -> None:
+        self._freed = False
         self.metadata.maybe_update()
         self._check_leader_epochs()
         self._initialize()
@@ -208,6 +215,8 @@ class Consumer(NodeBase):
             result = self._drain()
             if result.records or result.errors:
                 self._finish_poll(result)
+            if self._freed:
+                self._dirty = True  # records handed out freed a buffer: fetch again
 
     def _check_leader_epochs(self) -> None:
         """KIP-320: a grown leader epoch triggers validation of the position."""
@@ -271,6 +280,7 @@ class Consumer(NodeBase):
             if s is None or s.position is None or s.position.offset != buf.fetch_offset \
                     or s.state != FETCHING:
                 self.fetcher.drop(tp)
+                self._freed = True
                 continue
             take, buf.records = buf.records[:budget], buf.records[budget:]
             budget -= len(take)
@@ -285,13 +295,15 @@ class Consumer(NodeBase):
                 s.position = FetchPosition(buf.next_offset, buf.next_epoch,
                                            pos.current_leader_epoch)
                 self.fetcher.drop(tp)
+                self._freed = True
         return PollResult(records, errors)
 
     def _poll_expired(self) -> None:
         self._poll_timer = None
         if self._poll is not None:
             self._finish_poll(self._drain())
-            self._kick()
+            if self._freed:
+                self._kick()
 
     def _finish_poll(self, result: PollResult) -> None:
         cb, self._poll = self._poll, None
@@ -300,8 +312,6 @@ class Consumer(NodeBase):
             self._poll_timer = None
         if cb is not None:
             cb(result)
-        # Records handed out free buffers: fetch again.
-        self._dirty = True
 
 
 __all__ = ["Consumer", "ConsumerRecord", "OffsetSource", "PollCallback", "PollResult"]

@@ -136,21 +136,27 @@ class Producer(NodeBase):
         count = self.metadata.partition_counts.get(topic)
         if (count is not None and not self._waiting
                 and self.sender.buffered_bytes + size <= self.config.buffer_memory):
-            # Fast path (most sends): append, and run the loop only when a batch may
-            # have become sendable; otherwise just make sure linger.ms wakes us.
-            batch = self._append(waiting, count)
-            if batch is None:
-                return
-            queue = self.accumulator.queues[batch.tp]
-            if (self.config.linger_us == 0 or self.accumulator.flushing or len(queue) > 1
-                    or batch.size_bytes >= self.config.batch_size):
-                self._kick()
-            elif batch.count == 1:
-                self._waker.wake_at(batch.created_us + self.config.linger_us)
+            # Fast path (most sends), O(1): append, and run the loop only when this
+            # record made its partition's head batch sendable (a batch closed behind
+            # it, it filled up, linger.ms 0 or a flush); a new lingering batch only
+            # sets the wake-up timer. Expiry runs on its own deadline, not per send.
+            self._append(waiting, count)
             return
         self._waiting.append(waiting)
         self.metadata.add_topics([topic])
         self._kick()
+
+    def _after_append(self, batch: ProducerBatch, ready_before: int | None) -> None:
+        """Wake the sender if the append changed when the partition's head is ready."""
+        ready = self.accumulator.ready_at(batch.tp)
+        if ready is None or ready == ready_before:
+            return
+        now = self.rt.now()
+        if ready <= now:
+            if ready_before is None or ready_before > now:
+                self._kick()
+        else:
+            self._waker.wake_at(ready)
 
     def partitions_for(self, topic: str) -> int | None:
         """The topic's partition count if known; otherwise None, and metadata for it
@@ -253,12 +259,14 @@ class Producer(NodeBase):
         else:
             partition = self.sticky.partition(w.topic, count,
                                                self.metadata.available_partitions(w.topic))
-        batch = self.accumulator.append((w.topic, partition),
-                                        PendingRecord(w.record, w.size, w.on_complete),
-                                        self.rt.now())
+        acc = self.accumulator
+        tp = (w.topic, partition)
+        ready_before = acc.ready_at(tp)
+        batch = acc.append(tp, PendingRecord(w.record, w.size, w.on_complete), self.rt.now())
         self.sender.buffered_bytes += w.size
         if w.partition is None and (w.record.key is None or self.config.partitioner_ignore_keys):
             self.sticky.on_append(w.topic, partition, w.size)
+        self._after_append(batch, ready_before)
         return batch
 
 

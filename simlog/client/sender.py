@@ -82,27 +82,28 @@ class Sender:
         self.requests_sent = 0
         self.retries = 0
         self.buffered_bytes = 0  # record bytes appended and not yet completed
-        self._in_flight_batches: dict[int, ProducerBatch] = {}  # by creation order
 
     # --- one pass ------------------------------------------------------------
     def run(self) -> int | None:
-        """Expire, then drain and send what is ready. Returns the next deadline."""
+        """Expire, then drain and send what is ready. Returns the next deadline.
+
+        The producer runs this once per batch-level event (a batch became sendable,
+        a linger or backoff deadline, a response), never per record."""
         now = self.rt.now()
         deadline = self._expire(now)
         by_host: dict[str, list[TopicPartition]] = {}
-        for tp in self.acc.partitions():
-            head = self.acc.head(tp)
-            assert head is not None
-            deadline = _min(deadline, head.deadline_us)
+        acc = self.acc
+        for tp in acc.partitions():
             host = self.metadata.leader_host(tp)
             if host is None:
                 self.metadata.request_update()
                 continue
-            ready_at = self.acc.ready_at(tp)
+            ready_at = acc.ready_at(tp)
             assert ready_at is not None
             if ready_at > now:
                 deadline = _min(deadline, ready_at)
                 continue
+            head = acc.queues[tp][0]
             if self._may_drain(tp, head):
                 by_host.setdefault(host, []).append(tp)
         for host in sorted(by_host):
@@ -110,8 +111,8 @@ class Sender:
             while tps and self.tracker.in_flight(host) < self.cfg.max_in_flight:
                 self._send(host, tps)
                 tps = [tp for tp in tps if self._drainable(tp, now)]
-        if self.acc.flushing and self.acc.empty():
-            self.acc.flushing = False
+        if acc.flushing and acc.empty():
+            acc.flushing = False
         return deadline
 
     def _drainable(self, tp: TopicPartition, now: int) -> bool:
@@ -151,7 +152,6 @@ class Sender:
             b.attempts += 1
             b.in_flight = True
             self._tp_in_flight[b.tp] = self._tp_in_flight.get(b.tp, 0) + 1
-            self._in_flight_batches[b.seq_no] = b
         req = ProduceRequest(
             correlation_id=self.tracker.next_correlation_id(), acks=self.cfg.acks,
             timeout_ms=self.cfg.request_timeout_us // 1000,
@@ -254,29 +254,26 @@ class Sender:
     def _expire(self, now: int) -> int | None:
         """Fail batches past delivery.timeout.ms; returns the next such deadline.
 
-        Queued batches: deadlines grow along each queue (creation order), so only heads
-        need looking at. In-flight batches expire too, as in Kafka: they are reported
-        `info` at once (they may be written) and their late answer only settles the
-        idempotence bookkeeping."""
-        for tp in self.acc.partitions():
-            while True:
-                head = self.acc.head(tp)
-                if head is None or head.deadline_us > now:
-                    break
-                self.acc.remove(head)
-                err = head.last_error if isinstance(head.last_error, Errors) else None
-                self._fail(head, err, "delivery.timeout.ms expired")
-        deadline: int | None = None
-        for b in self._in_flight_batches.values():  # dict order: creation order
-            if b.reported:
-                continue
-            if b.deadline_us <= now:
+        Only the top of the accumulator's expiry heap is looked at, so this is O(1)
+        unless something expires. Queued batches are failed (fail if no attempt can
+        have reached a broker, else info); in-flight batches expire too, as in Kafka:
+        they are reported `info` at once (they may be written) and their late answer
+        only settles the idempotence bookkeeping."""
+        acc = self.acc
+        while True:
+            b = acc.next_expiry()
+            if b is None:
+                return None
+            if b.deadline_us > now:
+                return b.deadline_us
+            acc.pop_expiry()
+            err = b.last_error if isinstance(b.last_error, Errors) else None
+            if b.in_flight:
                 b.maybe_written = True
-                self._complete(b, INFO, b.last_error if isinstance(b.last_error, Errors)
-                               else None, None, "delivery.timeout.ms expired in flight")
+                self._complete(b, INFO, err, None, "delivery.timeout.ms expired in flight")
             else:
-                deadline = _min(deadline, b.deadline_us)
-        return deadline
+                acc.remove(b)
+                self._fail(b, err, "delivery.timeout.ms expired")
 
     def abandon(self, b: ProducerBatch) -> None:
         """Idempotence cannot resend b safely under a new epoch: report it `info`."""
@@ -293,7 +290,6 @@ class Sender:
 
     def _landed(self, b: ProducerBatch) -> None:
         b.in_flight = False
-        self._in_flight_batches.pop(b.seq_no, None)
         left = self._tp_in_flight.get(b.tp, 0) - 1
         if left > 0:
             self._tp_in_flight[b.tp] = left
