@@ -217,6 +217,8 @@ class ConsumerCoordinator:
         self._pending_sync: tuple[str, dict[str, bytes]] | None = None
         self._lookups: list[_OffsetLookup] = []
         self._members_iid: dict[str, str | None] = {}
+        self._last_poll_us: int | None = None
+        self._left_for_poll_timeout = False
         self._rotation = 0
         self._waker = Waker(self.rt, self.run)
         self._running = False
@@ -283,6 +285,9 @@ class ConsumerCoordinator:
         now = self.rt.now()
         self._check_session(now)
         deadlines: list[int] = []
+        if self._check_poll_interval(now, deadlines):
+            self._arm(deadlines)
+            return
         if self.coordinator is None:
             if not self._finding and now >= self._backoff_until_us:
                 self._find_coordinator()
@@ -360,6 +365,42 @@ class ConsumerCoordinator:
             if self.state == STABLE:
                 self.state = UNJOINED
             self._coordinator_unknown(disconnect=True)
+
+    def poll_called(self) -> None:
+        """The application polled (KafkaConsumer.poll): resets max.poll.interval.ms, and
+        a member that left for being too slow rejoins."""
+        self._last_poll_us = self.rt.now()
+        if self._left_for_poll_timeout:
+            self._left_for_poll_timeout = False
+            self.rejoin_needed = True
+            self.run()
+
+    def _check_poll_interval(self, now: int, deadlines: list[int]) -> bool:
+        """Kafka's poll timeout: a member whose application has not polled for
+        max.poll.interval.ms leaves the group (its partitions go to the others) until it
+        polls again. True while it stays out."""
+        if self._left_for_poll_timeout:
+            return True
+        if self._last_poll_us is None or self.generation < 0:
+            return False
+        due = self._last_poll_us + self.config.max_poll_interval_us
+        if now < due:
+            deadlines.append(due)
+            return False
+        self.rt.emit("group_poll_timeout", group=self.config.group_id, member=self.member_id)
+        self._revoke(list(self.assignment), "poll timeout")
+        if self.coordinator is not None and self.member_id \
+                and self.config.group_instance_id is None:  # static: the session ends it
+            req = LeaveGroupRequest(correlation_id=self._cid(), group_id=self.config.group_id,
+                                    member_id=self.member_id)
+            self.consumer.tracker.send(self.coordinator, req, lambda _r: None)
+        self.generation = UNKNOWN_GENERATION_ID
+        self.member_id = UNKNOWN_MEMBER_ID
+        self.last_assignment = []
+        self.state = UNJOINED
+        self._join_prepared = False
+        self._left_for_poll_timeout = True
+        return True
 
     def _confirm(self, sent_us: int) -> None:
         if self._confirmed_us is None or sent_us > self._confirmed_us:
@@ -776,6 +817,8 @@ class GroupConsumer(Consumer):
         handed out: after a pause longer than the session, the partitions are lost and
         their buffered records are dropped, so a zombie never consumes (Kafka's consumer
         has this window; we close it)."""
+        self.group.poll_called()
+
         def deliver(result: PollResult) -> None:
             self.group.run()
             owned = set(self.group.assignment)

@@ -234,6 +234,14 @@ class GroupCluster:
 
         self.w.call_in(name, poll)
 
+    def stop_polling(self, name: str) -> None:
+        """The application stops calling poll (a stuck processing loop)."""
+        self.stopped.add(name)
+
+    def resume_polling(self, name: str) -> None:
+        self.stopped.discard(name)
+        self.w.call_later(0, lambda: self._poll(name))
+
     def crash_member(self, name: str) -> None:
         self.w.crash(name)
         if name in self.polling:

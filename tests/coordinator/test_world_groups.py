@@ -130,3 +130,24 @@ def test_eager_rebalance_revokes_everything_first():
     assert c.member("g-2").group.assignment == [("orders", p) for p in range(3, 6)]
     c.run_for(25 * S)
     c.assert_checks_pass()
+
+
+def test_member_that_stops_polling_leaves_after_max_poll_interval_and_comes_back():
+    c = GroupCluster(seed=6, member_config={"max.poll.interval.ms": 6_000})
+    c.produce_every(20_000, c.now + 35 * S)
+    for i in (1, 2, 3):
+        c.add_member(f"g-{i}")
+    c.run_for(8 * S)
+    mine = set(c.member("g-2").group.assignment)
+    assert mine
+    c.stop_polling("g-2")
+    c.run_for(10 * S)  # > max.poll.interval.ms, < session timeout + interval
+    assert c.member("g-2").group.assignment == []
+    assert [v for v in revokes(c, "g-2") if v["reason"] == "poll timeout"]
+    own = owners(c, ["g-1", "g-3"])
+    assert mine <= set(own)
+    c.resume_polling("g-2")
+    c.run_for(8 * S)
+    assert c.member("g-2").group.assignment
+    c.run_for(20 * S)
+    c.assert_checks_pass()
