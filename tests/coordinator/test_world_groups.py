@@ -151,3 +151,50 @@ def test_member_that_stops_polling_leaves_after_max_poll_interval_and_comes_back
     assert c.member("g-2").group.assignment
     c.run_for(20 * S)
     c.assert_checks_pass()
+
+
+def polled(c: GroupCluster, name: str, since_us: int = 0) -> list[dict]:
+    return [r for op in c.history.history if op.process == name and op.f == "poll"
+            and op.type == "ok" and op.time_us >= since_us for r in op.value["records"]]
+
+
+def test_manual_commits_and_resume_from_the_committed_offset_after_a_restart():
+    c = GroupCluster(seed=7, partitions=2, member_config={"enable.auto.commit": False})
+    c.produce_every(20_000, c.now + 30 * S)
+    c.add_member("g-1")
+    c.run_for(8 * S)
+    assert c.coordinator_of().group_coordinator.describe(GROUP)["offsets"] == {}
+    done: list[str] = []
+    c.w.call_in("g-1", lambda m: m.commit(on_done=lambda outcome, err: done.append(outcome)))
+    c.run_for(S)
+    assert done == ["ok"]
+    committed = c.coordinator_of().group_coordinator.describe(GROUP)["offsets"]
+    assert sorted(committed) == ["orders/0", "orders/1"] and min(committed.values()) > 0
+    c.run_for(2 * S)  # consumes beyond the commit, which is never committed
+    c.crash_member("g-1")
+    c.run_for(S)
+    restarted = c.now
+    c.restart_member("g-1")
+    c.run_for(12 * S)  # the old member id must expire first (session timeout)
+    first = {}
+    for r in polled(c, "g-1", restarted):
+        first.setdefault(f"{r['topic']}/{r['partition']}", r["offset"])
+    # at-least-once: it starts again exactly at the committed offset, not at the start
+    assert first == committed
+    c.w.call_in("g-1", lambda m: m.commit())
+    c.run_for(20 * S)
+    c.w.call_in("g-1", lambda m: m.commit())
+    c.run_for(2 * S)
+    c.assert_checks_pass()
+
+
+def test_latest_reset_without_a_committed_offset_skips_older_records():
+    c = GroupCluster(seed=8, partitions=2, member_config={"auto.offset.reset": "latest"})
+    c.produce_every(20_000, c.now + 20 * S)
+    c.run_for(5 * S)
+    start = c.now
+    c.add_member("g-1")
+    c.run_for(8 * S)
+    recs = polled(c, "g-1")
+    assert recs and min(r["offset"] for r in recs) > 50  # ~125 per partition existed
+    assert all(int(r["id"].split("-")[1]) > (start - 6 * S) // 20_000 for r in recs)
