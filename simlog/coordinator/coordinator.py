@@ -297,6 +297,7 @@ class GroupCoordinator:
                 m.awaiting_join = m.awaiting_sync = None
             g.state = DEAD
             del self.groups[gid]
+            self._wake_offset_waiters(g)  # they answer NOT_COORDINATOR now
         self.rt.emit("coordinator_unloaded", partition=p)
 
     def _load(self, p: int, epoch: int) -> None:

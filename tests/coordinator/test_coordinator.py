@@ -334,3 +334,15 @@ def test_member_id_required_pending_member_expires():
     s.rt.advance(11 * S)
     assert s.gc.describe("g")["members"] == []
     assert partition_for("g", 3) in (0, 1, 2)
+
+
+def test_offset_fetch_waiting_on_a_commit_answers_not_coordinator_when_unloaded():
+    s = Setup()
+    m1, _m2 = s.stable_pair()
+    s.host.auto = False
+    s.commit("c1", m1, 1, 42)
+    f = s.fetch("c2")
+    assert s.answer("c2", f) is None
+    s.host.epoch = 5  # leadership moved away and back: the old state is dropped
+    s.req("c1", HeartbeatRequest, group_id="g", generation_id=1, member_id=m1)
+    assert s.answer("c2", f).error_code is Errors.NOT_COORDINATOR
