@@ -215,14 +215,13 @@ class ReplicaManager:
         """A forced flush completed: the leader may count the records (HW, acks=1); a
         follower's fetcher may report its new log end."""
         p = self.partitions.get(tp)
-        if p is None:
-            return
-        if p.is_leader:
+        if p is not None and p.is_leader:
             moved = p.maybe_increment_hw(self.rt.now())
             self._complete_delayed(tp, produce=True, fetch=moved)
-        else:
-            for leader in sorted(self.fetchers):
-                self.fetchers[leader].wake()
+        # Whatever tp is now (follower, leader, gone), a fetcher may have been held for
+        # this flush while tp was its partition: let every fetcher look again.
+        for leader in sorted(self.fetchers):
+            self.fetchers[leader].wake()
 
     def apply_partition_state(self, st: PartitionState) -> None:
         """Make this broker leader or follower of one partition, as metadata says."""
