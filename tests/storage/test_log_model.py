@@ -316,7 +316,7 @@ def test_log_matches_model_on_real_files(config: LogConfig, script: list, seed: 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-@pytest.mark.parametrize(("world_kind", "examples"), [("sim", 2000), ("real", 300)])
+@pytest.mark.parametrize(("world_kind", "examples"), [("sim", 1000), ("real", 150)])
 def test_log_matches_model_long(world_kind: str, examples: int) -> None:
     @settings(max_examples=examples, derandomize=False)
     @given(config=configs, script=ops, seed=st.integers(0, 2**16))
