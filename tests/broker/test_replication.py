@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from simlog.broker.replica_manager import PartitionState
 from simlog.protocol.errors import Errors
+from simlog.protocol.produce import ProducePartitionData, ProduceRequest, ProduceTopicData
 
+from .fakes import batch_bytes
 from .harness import LATENCY_US, Cluster
 
 MS = 1_000
@@ -413,3 +416,24 @@ def test_flush_messages_acks_1_answers_after_the_leader_fsync() -> None:
     cid = plain.produce("m0", acks=1)
     plain.run_for(1 * MS + LATENCY_US)
     assert plain.result(cid) == (Errors.NONE, 0)
+
+
+def test_fetcher_held_by_a_flush_resumes_when_that_partition_becomes_leader() -> None:
+    """b2's fetcher from b1 waits for b2's forced flush of t-0; meanwhile b2 becomes the
+    leader of t-0. When that flush completes, the fetcher must go on with t-1."""
+    c = started()
+    c.set_state(PartitionState("t", 1, (1, 2, 3), (1, 2, 3), 1, 0, 0))
+    c.produce("m0")
+    c.run_for(100 * MS)
+    assert c.payloads(2) == ["m0"]
+    c.log(2).unflushed_from = 0  # b2's flush of m0 in flight: its fetcher holds
+    c.run_for(1 * S)
+    c.elect(2)
+    c.run_for(100 * MS)
+    c.log(2).complete_flush()
+    c.deliver("client", "b1", ProduceRequest(
+        correlation_id=7, acks=1, timeout_ms=1_000, topic_data=(ProduceTopicData(
+            name="t", partition_data=(ProducePartitionData(
+                index=1, records=batch_bytes(payload="x1")),)),)))
+    c.run_for(1 * S)
+    assert c.disks[(2, "t", 1)].payloads() == ["x1"]
