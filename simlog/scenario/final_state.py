@@ -122,20 +122,38 @@ def leader_changes(cluster: ScenarioCluster, events: list[dict[str, Any]]) -> tu
 
 
 def truncations(cluster: ScenarioCluster, events: list[dict[str, Any]]) -> tuple:
+    """Every truncation a broker made, with the high watermark it must not cut below.
+
+    That bound is the highest HW announced by a leader of an epoch no later than the
+    epoch the truncating replica's records come from (the epoch it was in before the
+    change that made it truncate). A later epoch's HW does not count: the new leader's
+    records at those offsets may differ from this replica's, which were then never
+    committed (an old leader dropping its uncommitted suffix is not a divergence)."""
     out: list[Truncation] = []
-    last_hw: dict[str, int] = {}
+    hw_by_epoch: dict[str, dict[int, int]] = {}        # partition -> epoch -> max HW
+    epochs_seen: dict[tuple[str, str], list[int]] = {}  # (node, partition) -> epochs
     for event in events:
         f = _fields(event)
         if f is None:
             continue
-        if f["_kind"] == "hw":
-            last_hw[str(f["partition"])] = max(last_hw.get(str(f["partition"]), 0),
-                                               int(f.get("high_watermark", f.get("hw", 0))))
-        elif f["_kind"] == "truncate":
-            name = str(f["partition"])
+        kind, name = f["_kind"], str(f.get("partition", ""))
+        if kind == "hw":
+            per = hw_by_epoch.setdefault(name, {})
+            epoch = int(f.get("leader_epoch", -1))
+            per[epoch] = max(per.get(epoch, 0), int(f["high_watermark"]))
+        elif kind in ("become_leader", "become_follower"):
+            seen = epochs_seen.setdefault((str(event.get("node")), name), [])
+            epoch = int(f.get("leader_epoch", -1))
+            if not seen or seen[-1] != epoch:
+                seen.append(epoch)
+        elif kind == "truncate":
+            node = str(event.get("node"))
+            seen = epochs_seen.get((node, name), [])
+            content_epoch = seen[-2] if len(seen) >= 2 else (seen[-1] if seen else -1)
+            bound = max((hw for epoch, hw in hw_by_epoch.get(name, {}).items()
+                         if epoch <= content_epoch), default=0)
             topic, _, num = name.rpartition("-")
             out.append(Truncation(time_us=max(0, event["time_us"] - cluster.t0_us),
-                                  partition=TopicPartition(topic, int(num)),
-                                  node=str(event.get("node")), to_offset=int(f["to_offset"]),
-                                  high_watermark=last_hw.get(name, 0)))
+                                  partition=TopicPartition(topic, int(num)), node=node,
+                                  to_offset=int(f["to_offset"]), high_watermark=bound))
     return tuple(out)

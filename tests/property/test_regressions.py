@@ -17,14 +17,7 @@ from simlog.testing import run_property
 REGRESSIONS = Path(__file__).with_name("regressions")
 
 # file name -> (reason, owning package)
-KNOWN_BUGS: dict[str, tuple[str, str]] = {
-    "truncate_uncommitted_suffix_after_new_hw.yaml": (
-        "replicas_converge false positive: committed_truncated compares a truncation with "
-        "the highest HW ever emitted for the partition (a later epoch's), not the HW of the "
-        "removed records' epoch; b2 drops only its uncommitted suffix 480..485",
-        "checks / runner: simlog/scenario/final_state.py truncations(), "
-        "simlog/checks/replicas.py"),
-}
+KNOWN_BUGS: dict[str, tuple[str, str]] = {}
 
 
 def _cases():
