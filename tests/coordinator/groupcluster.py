@@ -30,7 +30,12 @@ from simlog.client.producer import Producer
 from simlog.client.results import SendResult
 from simlog.controller.config import ControllerConfig
 from simlog.controller.node import ControllerNode, controller_factory
-from simlog.coordinator import BrokerCoordinatorHost, GroupCoordinator, GroupCoordinatorConfig
+from simlog.coordinator import (
+    BrokerCoordinatorHost,
+    GroupCoordinator,
+    GroupCoordinatorConfig,
+    partition_for,
+)
 from simlog.protocol.controller import CreatableTopic, CreatableTopicConfig, CreateTopicsRequest
 from simlog.records.batch import RecordBatch
 from simlog.runtime import Message, NodeBase, Runtime
@@ -271,24 +276,30 @@ class GroupCluster:
         return node
 
     def coordinator_of(self, group: str = GROUP) -> GroupBroker | None:
-        for b in self.brokers:
-            node = self.w.node(b)
-            if isinstance(node, GroupBroker):
-                d = node.group_coordinator.describe(group)
-                if d is not None and node.group_coordinator._owns(
-                        node.group_coordinator.groups[group]):
-                    return node
-        return None
+        """The broker the controller names leader of the group's offsets partition, if
+        it is up and coordinates the group (an isolated ex-leader may still think it
+        leads: it is not the coordinator)."""
+        image = self.image()
+        p = partition_for(group, len(image.topic("__consumer_offsets").partitions))
+        reg = image.partition("__consumer_offsets", p)
+        node = self.w.node(f"b{reg.leader}") if reg is not None and reg.leader >= 0 else None
+        if not isinstance(node, GroupBroker):
+            return None
+        gc = node.group_coordinator
+        g = gc.groups.get(group)
+        return node if g is not None and gc._owns(g) else None
+
+    def image(self):
+        for c in VOTERS:
+            node = self.w.node(c)
+            if isinstance(node, ControllerNode) and node.is_active:
+                return node.image
+        raise AssertionError("no active controller")
 
     # -- the end --------------------------------------------------------------------------
 
     def final_state(self) -> FinalState:
-        image = None
-        for c in VOTERS:
-            node = self.w.node(c)
-            if isinstance(node, ControllerNode) and node.is_active:
-                image = node.image
-        assert image is not None
+        image = self.image()
         parts: dict[TopicPartition, PartitionState] = {}
         for p in range(self.partitions):
             reg = image.partition(TOPIC, p)

@@ -144,3 +144,28 @@ def test_member_cut_off_from_the_cluster_gives_up_its_partitions():
     c.run_for(30 * S)
     assert c.member("g-3").group.assignment
     c.assert_checks_pass()
+
+
+def test_coordinator_cut_off_by_a_network_partition_hands_the_group_over():
+    c = GroupCluster(seed=16, member_config={
+        "partition.assignment.strategy": "cooperative-sticky"})
+    c.produce_every(20_000, c.now + 50 * S)
+    for i in (1, 2, 3):
+        c.add_member(f"g-{i}")
+    c.run_for(10 * S)
+    old = c.coordinator_of()
+    offsets = old.group_coordinator.describe(GROUP)["offsets"]
+    c.w.isolate([old.node_id])
+    c.run_for(25 * S)
+    new = c.coordinator_of()
+    assert new is not None and new.node_id != old.node_id
+    for tp, off in offsets.items():
+        assert new.group_coordinator.describe(GROUP)["offsets"][tp] >= off
+    assert {tp for n in ("g-1", "g-2", "g-3") for tp in c.member(n).group.assignment} == {
+        (TOPIC, p) for p in range(6)}
+    c.w.heal()
+    c.run_for(30 * S)
+    # the deposed coordinator learned it lost the partition and dropped the group
+    assert old.group_coordinator.describe(GROUP) is None or not old.group_coordinator._owns(
+        old.group_coordinator.groups[GROUP])
+    c.assert_checks_pass()
