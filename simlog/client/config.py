@@ -98,6 +98,8 @@ class ProducerConfig:
     retry_backoff_max_us: int = 1_000_000
     delivery_timeout_us: int = 120_000_000
     request_timeout_us: int = 30_000_000
+    reconnect_backoff_us: int = 50_000
+    reconnect_backoff_max_us: int = 1_000_000
     max_block_us: int = 60_000_000
     max_request_size: int = 1_048_576
     buffer_memory: int = 33_554_432
@@ -171,14 +173,16 @@ _PRODUCER_MS = {
     "retry.backoff.max.ms": "retry_backoff_max_us",
     "delivery.timeout.ms": "delivery_timeout_us",
     "request.timeout.ms": "request_timeout_us",
+    "reconnect.backoff.ms": "reconnect_backoff_us",
+    "reconnect.backoff.max.ms": "reconnect_backoff_max_us",
     "max.block.ms": "max_block_us",
     "metadata.max.age.ms": "metadata_max_age_us",
 }
 # Kafka client keys accepted (a scenario may pass Kafka's full defaults) with no
-# effect in the model: connections are not modelled, nor adaptive partitioning.
+# effect in the model: connection idling is not modelled, nor adaptive partitioning.
 _IGNORED = frozenset({
     "client.id", "key.serializer", "value.serializer", "key.deserializer",
-    "value.deserializer", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
+    "value.deserializer",
     "connections.max.idle.ms", "partitioner.adaptive.partitioning.enable",
     "partitioner.availability.timeout.ms", "compression.gzip.level",
     "compression.lz4.level", "compression.zstd.level", "allow.auto.create.topics",
@@ -203,6 +207,8 @@ class ConsumerConfig:
     isolation_level: int = 0
     request_timeout_us: int = 30_000_000
     retry_backoff_us: int = 100_000
+    reconnect_backoff_us: int = 50_000
+    reconnect_backoff_max_us: int = 1_000_000
     metadata_max_age_us: int = 300_000_000
     check_crcs: bool = True
     client_rack: str = ""
@@ -258,6 +264,8 @@ _CONSUMER_MS = {
     "fetch.max.wait.ms": "fetch_max_wait_us",
     "request.timeout.ms": "request_timeout_us",
     "retry.backoff.ms": "retry_backoff_us",
+    "reconnect.backoff.ms": "reconnect_backoff_us",
+    "reconnect.backoff.max.ms": "reconnect_backoff_max_us",
     "metadata.max.age.ms": "metadata_max_age_us",
 }
 _GROUP_KEYS = frozenset({

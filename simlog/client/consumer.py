@@ -67,10 +67,13 @@ class Consumer(NodeBase):
         elif not isinstance(config, ConsumerConfig):
             config = ConsumerConfig.from_kafka(config)
         self.config = config
-        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event)
+        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event,
+                                      config.reconnect_backoff_us,
+                                      config.reconnect_backoff_max_us)
         self.metadata = Metadata(rt, self.tracker, config.bootstrap_servers,
                                  config.retry_backoff_us, config.metadata_max_age_us,
                                  self._kick)
+        self.tracker.on_disconnect = lambda _node: self.metadata.request_update()
         self.subscriptions = SubscriptionState(config.auto_offset_reset)
         self.meter = CpuMeter(rt)
         self.offsets = OffsetFetcher(rt, self.tracker, self.metadata, self.subscriptions,

@@ -93,6 +93,11 @@ class OffsetFetcher:
                     continue
                 by_host.setdefault(host, []).append(tp)
             for host in sorted(by_host):
+                if not self.tracker.ready(host):  # reset: wait for the reconnect
+                    retry_at = self.tracker.retry_at(host)
+                    if retry_at is not None:
+                        deadline = retry_at if deadline is None else min(deadline, retry_at)
+                    continue
                 send(host, by_host[host])
         return deadline
 

@@ -69,10 +69,13 @@ class Producer(NodeBase):
         elif not isinstance(config, ProducerConfig):
             config = ProducerConfig.from_kafka(config)
         self.config = config
-        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event)
+        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event,
+                                      config.reconnect_backoff_us,
+                                      config.reconnect_backoff_max_us)
         self.metadata = Metadata(rt, self.tracker, config.bootstrap_servers,
                                  config.retry_backoff_us, config.metadata_max_age_us,
                                  self._kick)
+        self.tracker.on_disconnect = lambda _node: self.metadata.request_update()
         self.accumulator = RecordAccumulator(config.batch_size, config.linger_us,
                                              config.delivery_timeout_us)
         self.meter = CpuMeter(rt)

@@ -103,6 +103,11 @@ class Sender:
             if ready_at > now:
                 deadline = _min(deadline, ready_at)
                 continue
+            if not self.tracker.ready(host):  # reset: wait for the reconnect
+                retry_at = self.tracker.retry_at(host)
+                if retry_at is not None:
+                    deadline = _min(deadline, retry_at)
+                continue
             head = acc.queues[tp][0]
             if self._may_drain(tp, head):
                 by_host.setdefault(host, []).append(tp)
@@ -172,12 +177,16 @@ class Sender:
     def _on_response(self, batches: list[ProducerBatch], resp: Message | None) -> None:
         self.produce_in_flight -= 1
         if not isinstance(resp, ProduceResponse):
-            # Timed out or disconnected: any attempt may have been appended.
+            # Timed out or disconnected (NETWORK_EXCEPTION, a connection reset): any
+            # attempt may have been appended; retried (idempotence dedups a resend).
+            err = self.tracker.last_failure
+            reason = ("disconnected" if err == Errors.NETWORK_EXCEPTION
+                      else "request timed out")
             self.metadata.request_update()
             for b in batches:
                 self._landed(b)
                 b.maybe_written = True
-                self._retry_or_fail(b, Errors.REQUEST_TIMED_OUT, "request timed out")
+                self._retry_or_fail(b, err, reason)
             return
         results: dict[TopicPartition, ProducePartitionResponse] = {}
         for topic in resp.responses:
