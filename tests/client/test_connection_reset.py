@@ -113,3 +113,22 @@ def test_a_leader_crash_is_noticed_within_100ms_and_no_acknowledged_write_is_los
     assert {rid for rid, r in wl.results.items() if r.ok} <= set(ids), "acknowledged write lost"
     if idempotent:
         assert len(ids) == len(set(ids)), "duplicates with idempotence"
+
+
+def test_a_restarted_broker_is_reconnected_by_a_probe_and_used_again() -> None:
+    w, wl, victim, crash_us = _crash_leader_under_load(True)
+    producer: Any = w.node("p1")
+    wl.send(10, partition=0)
+    w.run_for(300_000)
+    assert not producer.tracker.ready(victim)  # reset; probes go unanswered meanwhile
+    w.restart(victim)
+    for _ in range(20):
+        wl.send(10, partition=0)
+        w.run_for(50_000)
+    assert producer.tracker.ready(victim)  # a probe was answered: connected again
+    while len(wl.results) < wl.sent and w.now_us < crash_us + REQUEST_TIMEOUT_US:
+        w.run_for(S // 2)
+    assert Counter(r.status for r in wl.results.values()) == {"ok": wl.sent}
+    w.run_for(REQUEST_TIMEOUT_US + 5 * S)
+    ids = [rid for _, _, rid in wl.consumed]
+    assert len(ids) == len(set(ids)) == wl.sent
