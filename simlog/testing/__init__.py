@@ -12,7 +12,8 @@
 Strategies (`simlog.testing.strategies`): `schedules`, `scenarios`, `to_yaml`, `as_raw`,
 `write_scenario`, `keep_on_failure`, and the kind lists `FAULT_KINDS`, `RUNNABLE_KINDS`,
 `SAFE_KINDS`. Running (`simlog.testing.property`): `run_property`, `assert_expected`,
-`check_property`, `failures_dir`. Builders for hand-written histories and final states
+`check_property`, `failures_dir`. Hypothesis profiles for CI (`simlog.testing.profiles`):
+`register_profiles`. Builders for hand-written histories and final states
 (for testing checks): `simlog.testing.builders`.
 
 Names are imported lazily, so `import simlog.testing.builders` stays light.
@@ -29,6 +30,7 @@ _EXPORTS = {
     "as_raw": "strategies", "write_scenario": "strategies", "keep_on_failure": "strategies",
     "run_property": "property", "assert_expected": "property", "check_property": "property",
     "failures_dir": "property", "DEFAULT_FAILURES_DIR": "property",
+    "register_profiles": "profiles",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -205,3 +205,21 @@ def test_only_the_final_hypothesis_example_is_written(tmp_path, monkeypatch):
     text = files[0].read_text()
     assert "lost_writes: expected pass, got fail; first witnesses:" in text
     assert '"p1-2"' in text and '"p1-3"' not in text and "(+2 more)" in text
+
+
+def test_register_profiles_reads_the_environment(monkeypatch):
+    from hypothesis import settings as hsettings
+
+    from simlog.testing import register_profiles
+
+    before = hsettings._current_profile
+    try:
+        monkeypatch.setenv("SIMLOG_HYPOTHESIS_PROFILE", "long")
+        assert register_profiles(long_examples=77) == "simlog-long"
+        assert hsettings.default.max_examples == 77 and not hsettings.default.derandomize
+        monkeypatch.delenv("SIMLOG_HYPOTHESIS_PROFILE")
+        assert register_profiles(ci_examples=3) == "simlog-ci"
+        assert hsettings.default.max_examples == 3 and hsettings.default.derandomize
+        assert hsettings.default.deadline is None and hsettings.default.database is None
+    finally:
+        hsettings.load_profile(before)
