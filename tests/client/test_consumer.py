@@ -303,3 +303,36 @@ def test_offset_source_hook_supplies_committed_positions_before_the_reset_policy
     assert sorted(got) == ["a3", "a4", "b0", "b1", "b2", "b3", "b4"]
     assert w.net.sent(OffsetsForLeaderEpochRequest, "c1")  # committed epoch was validated
     assert c.positions()[("orders", 0)].offset == 5
+
+
+def test_poll_runs_the_fetch_loop_only_when_it_frees_a_buffer() -> None:
+    """Per-poll cost is O(1): a poll with nothing buffered, or one that leaves records
+    buffered, does not run the consumer's loop; one that empties a buffer does (and
+    the next fetch goes out at once)."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    c = make(w, **{"auto.offset.reset": "earliest", "max.poll.records": 2})
+    c.assign([TP])
+    w.run_for(50 * MS)
+    runs = [0]
+    inner = c.fetcher.run
+
+    def counting() -> int | None:
+        runs[0] += 1
+        return inner()
+
+    c.fetcher.run = counting  # type: ignore[method-assign]
+    got: list[PollResult] = []
+    for _ in range(20):  # nothing to read: each poll just waits
+        c.poll(got.append, timeout_us=0)
+    assert runs[0] == 0 and all(g.records == [] for g in got)
+    append(w, ["a", "b", "c"])
+    w.run_for(1 * S)  # the long fetch returns the three records
+    runs[0] = 0
+    got.clear()
+    c.poll(got.append)
+    assert ids(got[0]) == ["a", "b"] and runs[0] == 0  # one record still buffered
+    fetches = len(w.net.sent(FetchRequest, "c1"))
+    c.poll(got.append)
+    assert ids(got[1]) == ["c"] and runs[0] >= 1  # buffer emptied: fetch again
+    assert len(w.net.sent(FetchRequest, "c1")) == fetches + 1

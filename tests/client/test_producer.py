@@ -534,3 +534,75 @@ def test_current_leader_hint_in_a_produce_error_redirects_the_producer() -> None
     assert log_ids(w, ("orders", 0)) == ["p1-0", "p1-1"]
     times = [t for t, src, _, m in w.net.log if src == "p1" and isinstance(m, ProduceRequest)]
     assert times[1] - times[0] < 20 * MS  # a known new leader: no retry backoff
+
+
+def _count_calls(obj: Any, name: str) -> list[int]:
+    calls = [0]
+    inner = getattr(obj, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return inner(*args, **kwargs)
+
+    setattr(obj, name, wrapper)
+    return calls
+
+
+def test_a_send_costs_no_sender_pass_and_records_are_encoded_once_per_batch(
+        monkeypatch: Any) -> None:
+    """Per-record cost is O(1): appending never runs the sender (only a batch that
+    became sendable or a linger deadline does), even while the partition is backed
+    up behind a silent leader; batch bytes are built once per batch, at drain."""
+    import simlog.client.accumulator as acc_mod
+
+    builds = [0]
+    real_build = acc_mod.build_batch
+
+    def counting_build(*args: Any, **kwargs: Any) -> bytes:
+        builds[0] += 1
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(acc_mod, "build_batch", counting_build)
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, res = make(w, **{"linger.ms": 50, "batch.size": 1000})
+    w.run_for(10 * MS)
+    runs = _count_calls(p.sender, "run")
+    send(p, res, 20)  # ~40 bytes each: one lingering batch
+    assert runs[0] == 0 and produce_requests(w) == []
+    w.run_for(60 * MS)
+    assert runs[0] <= 3 and len(produce_requests(w)) == 1 and builds[0] == 1
+    # Backed up: the leader answers nothing, so batches pile up in the queue.
+    w.cluster.brokers[1].silent = True
+    runs[0] = 0
+    for i in range(40):
+        send(p, res, 25, start=100 + 25 * i)  # 1000 records, ~40 batches
+        w.run_for(MS)
+    batches = sum(len(q) for q in p.accumulator.queues.values()) + p.in_flight_requests()
+    assert batches >= 30
+    assert runs[0] <= 2 * batches + 5 < 1000  # per batch, not per record
+    w.cluster.brokers[1].silent = False
+    w.run_for(60 * S)
+    assert all(r.ok for r in res.values()) and len(res) == 1020
+    sent_batches = sum(len(pd.records) > 0 for r in produce_requests(w)
+                       for t in r.topic_data for pd in t.partition_data)
+    assert builds[0] <= sent_batches  # a resend under the same sequence reuses bytes
+
+
+def test_a_queued_batch_expires_on_its_own_deadline_with_no_other_event() -> None:
+    """Expiry runs on a timer at the earliest delivery deadline, not on sends."""
+    w = World()
+    w.cluster.create_topic("orders", 1, leader=1)
+    p, _ = make(w, **{"linger.ms": 0, "request.timeout.ms": 2000,
+                      "delivery.timeout.ms": 4000, "retry.backoff.ms": 100000,
+                      "retry.backoff.max.ms": 100000, "enable.idempotence": False})
+    w.run_for(10 * MS)
+    w.cluster.brokers[1].silent = True
+    done: list[tuple[int, SendResult]] = []
+    start = w.now
+    p.send("orders", b"v", partition=0, on_complete=lambda r: done.append((w.now, r)))
+    w.run_for(30 * S)
+    # Timed out at 2 s and requeued behind a 100 s backoff: only the delivery deadline
+    # (4 s after the send) can end it, and it does so on time.
+    assert len(done) == 1 and done[0][1].status == "info"
+    assert 4 * S <= done[0][0] - start < 4 * S + 10 * MS
