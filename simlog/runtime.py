@@ -67,6 +67,23 @@ class Message(msgspec.Struct, frozen=True, tag=True, kw_only=True):
 _size_encoder = msgspec.msgpack.Encoder()
 
 
+class ConnectionReset(Message, frozen=True, tag=True, kw_only=True):
+    """Delivered by the host (never sent by a node) to a node whose connection to
+    `peer` broke: a message it sent reached `peer` while the peer's *process* was not
+    running but its machine was up (the peer's kernel answered with a TCP RST/FIN),
+    or, in the real world, its socket to `peer` closed or failed. `src` of the
+    delivery is `peer`.
+
+    An unreachable machine (network partition, isolation, power off) stays silent:
+    its loss is only noticed by timeouts. A node may fail its in-flight requests to
+    `peer` at once as retriable (Kafka's disconnect handling: NETWORK_EXCEPTION,
+    then a metadata refresh and a retry), and must assume nothing about whether the
+    requests it sent earlier were processed. Nodes that do not care may ignore it.
+    """
+
+    peer: str
+
+
 # ---------------------------------------------------------------------------
 # Disk
 
@@ -228,7 +245,9 @@ class Runtime(Protocol):
     def send(self, dst: str, msg: Message) -> None:
         """Send msg to node dst. Fire and forget: it may be delayed, dropped,
         duplicated (if the link is set so) or lost with a crashed peer. Messages on one
-        link arrive in the order sent unless the link reorders."""
+        link arrive in the order sent unless the link reorders. A message that
+        reaches a peer whose process is down (machine up) comes back as a
+        `ConnectionReset` from that peer."""
         ...
 
     def charge_cpu(self, cost_us: int) -> None:

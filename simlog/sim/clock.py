@@ -13,17 +13,18 @@ PPB = 1_000_000_000
 
 
 class NodeClock:
-    __slots__ = ("_acc_us", "_base_us", "drift_ppb", "offset_us")
+    __slots__ = ("_acc_us", "_base_us", "drift_ppb", "offset_us", "shift_us")
 
     def __init__(self) -> None:
         self.offset_us = 0
         self.drift_ppb = 0
+        self.shift_us = 0  # offset_us + _acc_us: local = global + shift_us while no drift
         self._base_us = 0  # true time at which the current drift rate began
         self._acc_us = 0  # drift accumulated before _base_us
 
     def local(self, global_us: int) -> int:
         if self.drift_ppb == 0:
-            return global_us + self.offset_us + self._acc_us
+            return global_us + self.shift_us
         drifted = (global_us - self._base_us) * self.drift_ppb // PPB
         return global_us + self.offset_us + self._acc_us + drifted
 
@@ -39,6 +40,7 @@ class NodeClock:
             if drift <= -1:
                 raise ValueError("drift must be > -1")
             self.drift_ppb = round(drift * PPB)
+        self.shift_us = self.offset_us + self._acc_us
 
     def to_global_delay(self, local_delay_us: int) -> int:
         """True µs until a timer of local_delay_us local µs fires (rounded up)."""

@@ -211,7 +211,7 @@ class SimDisk:
         self._slow_ppm = PPM  # the factor as an integer, for integer-only cost maths
         self._full = False
         self._used_bytes = 0
-        self._lru: OrderedDict[tuple[int, int], None] = OrderedDict()
+        self._lru: OrderedDict[int, None] = OrderedDict()
         self._lru_chunks = max(1, self.params.page_cache_bytes // self.params.page_chunk_bytes)
         self._mem_acc = 0
         self._read_acc = 0
@@ -229,16 +229,18 @@ class SimDisk:
             self.host.charge(cost)
 
     def _touch(self, f: _File, offset: int, length: int, write: bool) -> None:
-        """Mark the chunks of [offset, offset+length) recently used; charge their cost."""
+        """Mark the chunks of [offset, offset+length) recently used; charge their cost.
+        LRU keys are ints (inode << 32 | chunk index): no tuple per chunk."""
         if length <= 0:
             return
         chunk = self._chunk_bytes
         lru = self._lru
         first = offset // chunk
         last = (offset + length - 1) // chunk
+        base = f.ino << 32
         miss_bytes = 0
         if first == last:  # the common case: one chunk
-            key = (f.ino, first)
+            key = base | first
             if key in lru:
                 lru.move_to_end(key)
             else:
@@ -249,7 +251,7 @@ class SimDisk:
                     lru.popitem(last=False)
         else:
             for idx in range(first, last + 1):
-                key = (f.ino, idx)
+                key = base | idx
                 if key in lru:
                     lru.move_to_end(key)
                 else:
@@ -261,9 +263,11 @@ class SimDisk:
                     if len(lru) > self._lru_chunks:
                         lru.popitem(last=False)
         acc = self._mem_acc + (length - miss_bytes) * US_PER_S
-        cost, self._mem_acc = divmod(acc, self._memory_bytes_per_s)
-        if cost:
+        if acc >= self._memory_bytes_per_s:
+            cost, self._mem_acc = divmod(acc, self._memory_bytes_per_s)
             self.host.charge(cost)
+        else:
+            self._mem_acc = acc
         if miss_bytes:
             self.stats["read_miss_bytes"] += miss_bytes
             self._charge_read_miss(miss_bytes)
@@ -344,10 +348,14 @@ class SimDisk:
             return DiskError(DiskError.NOT_FOUND, path)
         if offset < 0 or length < 0:
             return DiskError(DiskError.IO_ERROR, path, f"bad range {offset}+{length}")
-        with memoryview(f.cache) as view:  # one copy, not two
-            data = bytes(view[offset:offset + length])
-        self.stats["reads"] += 1
-        self.stats["bytes_read"] += len(data)
+        if length <= 16_384:  # small: a slice and a copy beat a memoryview's setup
+            data = bytes(f.cache[offset:offset + length])
+        else:
+            with memoryview(f.cache) as view:  # one copy, not two
+                data = bytes(view[offset:offset + length])
+        stats = self.stats
+        stats["reads"] += 1
+        stats["bytes_read"] += len(data)
         self._touch(f, offset, len(data), False)
         self.host.trace("disk.read", path, offset, len(data))
         return data

@@ -12,7 +12,11 @@ A message sent at `depart_us` on link src→dst
    extra latency;
 5. is dropped on arrival if its link was cut at any time while it was in flight
    (the link's cut epoch changed), or if the destination crashed or restarted since
-   it was sent (incarnation check).
+   it was sent (incarnation check);
+6. when dropped because the destination's process is down (or was replaced) while
+   its machine is up, makes the destination's host send a `runtime.ConnectionReset`
+   back over the reverse link (a TCP RST), once per sender per down-gap; a powered-
+   off machine (crash with power loss, until restart) stays silent.
 
 Cuts are counted per link, so overlapping faults (a partition and an isolation) heal
 independently. Every change of connectivity is logged with its time, so a report can
@@ -27,7 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-from simlog.runtime import Message
+from simlog.runtime import ConnectionReset, Message
 from simlog.sim.params import QUANTILE_BITS, LatencyDist, LinkParams, NetworkParams
 
 if TYPE_CHECKING:
@@ -38,6 +42,7 @@ if TYPE_CHECKING:
 US_PER_S = 1_000_000
 _QB = QUANTILE_BITS
 _LOOPBACK = LinkParams(LatencyDist.constant(0), None)
+SER_TABLE = 2_048  # sizes below this find their serialisation time in Link.ser
 
 Pair = tuple[str, str]
 
@@ -46,6 +51,7 @@ class Link:
     """One direction between two nodes, with its current parameters and state."""
 
     __slots__ = (
+        "accept",
         "bandwidth_bytes_per_s",
         "base",
         "cut_count",
@@ -58,6 +64,8 @@ class Link:
         "duplicated",
         "eid",
         "free_us",
+        "gen",
+        "getbits",
         "host",
         "last_arrival_us",
         "latency",
@@ -67,17 +75,24 @@ class Link:
         "queue",
         "quirky",
         "reorder",
+        "reset_gap",
         "sent",
+        "ser",
+        "slow",
         "src",
+        "src_host",
+        "stamps",
         "table",
     )
 
     def __init__(self, net: Network, src: str, dst: str, params: LinkParams,
-                 host: NodeHost) -> None:
+                 host: NodeHost, src_host: NodeHost) -> None:
         self.net = net
         self.src = src
         self.dst = dst
         self.host = host
+        self.src_host = src_host
+        self.getbits = src_host.net_rng.getrandbits
         self.queue = net._queue
         self.eid = net._eid
         self.deliver_entry = self._deliver_entry
@@ -90,6 +105,17 @@ class Link:
         self.cut_count = 0
         self.cut_epoch = 0
         self.degrade_token = 0
+        self.reset_gap = 0  # the destination's last down-gap a reset was sent for
+        # A message is stamped with the link's generation `gen`, bumped whenever the
+        # link is cut or the destination boots or stops; stamps[gen] keeps (cut epoch,
+        # destination incarnation) at that generation. On arrival one comparison with
+        # `accept` (= gen while the destination runs, -1 while it is down) says
+        # "deliver"; anything else takes the slow path, which reads the stamp.
+        self.gen = 0
+        self.stamps: list[tuple[int, int]] = [(0, host.incarnation)]
+        self.accept = 0 if host.node is not None else -1
+        self.slow = False  # cut or quirky: Network.send, not the runtime's fast path
+        self.ser: list[int] | None = None
         self.set_params(params)
 
     def set_params(self, p: LinkParams) -> None:
@@ -101,6 +127,25 @@ class Link:
         self.duplicate = p.duplicate
         self.reorder = p.reorder
         self.quirky = bool(p.loss or p.duplicate or p.reorder)
+        bw = p.bandwidth_bytes_per_s
+        # serialisation µs by size (exact ceil), for the sizes most messages have
+        self.ser = None if not bw else [-(-n * US_PER_S // bw) for n in range(SER_TABLE)]
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Recompute `slow`; the sender's runtime takes its fast path only for links in
+        its host's out_links, which holds exactly the links that are not slow."""
+        self.slow = bool(self.cut_count or self.quirky)
+        if self.slow:
+            self.src_host.out_links.pop(self.dst, None)
+        else:
+            self.src_host.out_links[self.dst] = self
+
+    def bump(self) -> None:
+        """A new generation: messages stamped before it are checked on arrival."""
+        self.gen += 1
+        self.stamps.append((self.cut_epoch, self.host.incarnation))
+        self.accept = self.gen if self.host.node is not None else -1
 
     @property
     def params(self) -> LinkParams:
@@ -108,33 +153,38 @@ class Link:
                           self.reorder)
 
     def _deliver_entry(self, e: tuple[Any, ...]) -> None:
-        """Heap entry (arrival, prio, id, fn, epoch, incarnation, src, msg, size) came
-        due. Checks the link and the destination's incarnation, then hands the
-        message to the node; the idle-node case is NodeHost.deliver inlined (this is
-        the hottest path of the simulator)."""
+        """Heap entry (arrival, prio, id, fn, stamp, msg, size) came due. One check of
+        the stamp (link not cut since, destination's incarnation unchanged and running),
+        then the message goes to the node; the idle-node case is NodeHost.deliver
+        inlined (this is the hottest path of the simulator)."""
+        if e[4] != self.accept:
+            self._stale(e[0], e[4], e[5])
+            return
         host = self.host
-        if self.cut_epoch != e[4]:
-            self.net.drop(e[0], e[6], self.dst, "cut_in_flight", e[7])
-            return
-        if host.incarnation != e[5] or host.node is None:
-            self.net.drop(e[0], e[6], self.dst, "dead", e[7])
-            return
         self.delivered += 1
         now = e[0]
         if host.paused or host.inbox or host.busy_until_us > now or host.per_kib_us:
-            host.deliver(e[6], e[7], e[8])
+            host.deliver(self.src, e[5], e[6])
             return
-        msg = e[7]
+        msg = e[5]
         host.cursor_us = now + host.per_event_us
         host.in_handler = True
-        host.trace_append((now, self.dst, "deliver", e[6], type(msg).__name__, e[8]))
+        host.trace_append((now, self.dst, "deliver", self.src, type(msg).__name__, e[6]))
         try:
-            host.node.on_message(e[6], msg)  # type: ignore[union-attr]
+            host.node.on_message(self.src, msg)  # type: ignore[union-attr]
         finally:
             host.in_handler = False
             host.events_handled += 1
-            host.busy_total_us += host.cursor_us - now
             host.busy_until_us = host.cursor_us
+
+    def _stale(self, time_us: int, stamp: int, msg: Message) -> None:
+        """The stamp is not the accepted one: cut in flight, or the destination's
+        process it was addressed to is gone."""
+        epoch, incarnation = self.stamps[stamp]
+        if epoch != self.cut_epoch:
+            self.net.drop(time_us, self.src, self.dst, "cut_in_flight", msg)
+        else:
+            self.net.dead(self, time_us, incarnation, self.src, msg)
 
     def draw_latency_us(self, rng: random.Random) -> int:
         table = self.table
@@ -162,6 +212,7 @@ class Network:
         self._ops: list[tuple[tuple[Any, ...], list[Pair]]] = []  # active cuts, in order
         self.log: list[tuple[int, str, frozenset[Pair]]] = [(0, "start", frozenset())]
         self.dropped: dict[str, int] = {}
+        self.resets = 0  # ConnectionResets sent by hosts whose process was down
 
     # ------------------------------------------------------------------ links
 
@@ -171,14 +222,33 @@ class Network:
         link = self.links.get((src, dst))
         if link is None:
             params = _LOOPBACK if src == dst else self.params.for_link(src, dst)
-            link = Link(self, src, dst, params, self.hosts[dst])
+            link = Link(self, src, dst, params, self.hosts[dst], self.hosts[src])
             self.links[(src, dst)] = link
-            self.hosts[src].out_links[dst] = link
+            self.hosts[dst].in_links.append(link)
         return link
 
     def drop(self, time_us: int, src: str, dst: str, reason: str, msg: Message) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
         self._trace((time_us, dst, "drop", src, type(msg).__name__, reason))
+
+    def dead(self, link: Link, time_us: int, stamp: int, src: str, msg: Message) -> None:
+        """A message reached link.dst after the process it was addressed to ended (or
+        while none runs). Dropped; if dst's machine is up, its kernel answers with a
+        `ConnectionReset` back to src over the reverse link, at most once per
+        (src, dst, down-gap of dst). Incarnations alternate: odd = a running process,
+        even = the gap after it, so the gap a message's stamp falls in or ends in is
+        stamp rounded up to even."""
+        self.drop(time_us, src, link.dst, "dead", msg)
+        host = link.host
+        if host.powered_off or type(msg) is ConnectionReset:
+            return  # a machine that is off is silent; a reset never answers a reset
+        gap = stamp + (stamp & 1)
+        if gap <= link.reset_gap:
+            return
+        link.reset_gap = gap
+        self.resets += 1
+        self._trace((time_us, link.dst, "reset", src, type(msg).__name__))
+        self.send(link.dst, src, ConnectionReset(peer=link.dst), time_us, host.net_rng)
 
     # ------------------------------------------------------------------ message path
 
@@ -212,13 +282,12 @@ class Network:
             if arrival < link.last_arrival_us:
                 arrival = link.last_arrival_us
             link.last_arrival_us = arrival
-        epoch, inc = link.cut_epoch, link.host.incarnation
-        heappush(self._queue, (arrival, 1, next(self._eid), link.deliver_entry, epoch, inc,
-                               src, msg, size))
+        gen = link.gen
+        heappush(self._queue, (arrival, 1, next(self._eid), link.deliver_entry, gen, msg, size))
         if link.duplicate and rng.random() < link.duplicate:
             link.duplicated += 1
             heappush(self._queue, (arrival + link.draw_latency_us(rng), 1, next(self._eid),
-                                   link.deliver_entry, epoch, inc, src, msg, size))
+                                   link.deliver_entry, gen, msg, size))
 
     def delivered_count(self) -> int:
         return sum(link.delivered for link in self.links.values())
@@ -232,7 +301,7 @@ class Network:
     def in_flight_count(self) -> int:
         """Messages on the wire now (scheduled deliveries not yet due)."""
         return sum(1 for e in self._queue
-                   if len(e) == 9 and isinstance(getattr(e[3], "__self__", None), Link))
+                   if len(e) == 7 and isinstance(getattr(e[3], "__self__", None), Link))
 
     # ------------------------------------------------------------------ faults
 
@@ -240,16 +309,20 @@ class Network:
         pairs = sorted({p for p in pairs if p[0] != p[1]})
         for src, dst in pairs:
             link = self.link(src, dst)
-            if link.cut_count == 0:
-                link.cut_epoch += 1
             link.cut_count += 1
+            link.refresh()
+            if link.cut_count == 1:
+                link.cut_epoch += 1
+                link.bump()
         self._ops.append((key, pairs))
         self._log(key[0])
         return pairs
 
     def _release(self, pairs: Iterable[Pair]) -> None:
         for pair in pairs:
-            self.links[pair].cut_count -= 1
+            link = self.links[pair]
+            link.cut_count -= 1
+            link.refresh()
 
     def _log(self, what: str) -> None:
         cut = frozenset(p for p, link in self.links.items() if link.cut_count)

@@ -31,7 +31,10 @@ import msgspec
 from simlog.runtime import Message, Node, NodeFactory
 from simlog.sim.clock import NodeClock
 from simlog.sim.disk import SimDisk
+from simlog.sim.network import SER_TABLE as _SER_TABLE
 from simlog.sim.params import QUANTILE_BITS
+
+_QB = QUANTILE_BITS
 
 if TYPE_CHECKING:
     from simlog.sim.network import Link
@@ -40,7 +43,8 @@ if TYPE_CHECKING:
 # Message.wire_size inlined for classes that keep the default (saves a Python call on
 # the hottest path); must match runtime.Message.wire_size.
 _DEFAULT_WIRE_SIZE = Message.wire_size
-_encode = msgspec.msgpack.Encoder().encode
+_encode_into = msgspec.msgpack.Encoder().encode_into
+_buf = bytearray(256)  # scratch for sizing (the world is single-threaded)
 
 
 class SimTimer:
@@ -62,7 +66,9 @@ class SimTimer:
 
 
 class SimRuntime:
-    """What one incarnation of a node sees (implements `runtime.Runtime`)."""
+    """What one incarnation of a node sees (implements `runtime.Runtime`). When the
+    incarnation ends, the host turns the object into an `_EndedRuntime` (its class
+    is swapped), whose calls do nothing: no liveness check on the hot path."""
 
     __slots__ = ("_host", "_incarnation")
 
@@ -84,64 +90,93 @@ class SimRuntime:
 
     @property
     def alive(self) -> bool:
-        return self._host.incarnation == self._incarnation
+        return True
 
     def now(self) -> int:
         host = self._host
-        return host.clock.local(host.cursor_us if host.in_handler else host.env._now)
+        t = host.cursor_us if host.in_handler else host.env._now
+        clock = host.clock
+        return t + clock.shift_us if not clock.drift_ppb else clock.local(t)
 
     def set_timer(self, delay_us: int, callback: Callable[[], None]) -> SimTimer:
         host = self._host
         timer = SimTimer(callback, self._incarnation)
-        if host.incarnation != self._incarnation:
-            timer._active = False
-            return timer
-        base = host.cursor_us if host.in_handler else host.env._now
         delay_us = int(delay_us)  # a float must never reach the schedule
-        if host.clock.drift_ppb:
+        if delay_us < 0:
+            delay_us = 0
+        elif host.clock.drift_ppb:
             delay_us = host.clock.to_global_delay(delay_us)
-        host.at(base + (delay_us if delay_us > 0 else 0), host.timer_due, timer)
+        heappush(host.queue, ((host.cursor_us if host.in_handler else host.env._now)
+                              + delay_us, 1, next(host.eid), host.timer_entry, timer))
         return timer
 
     def send(self, dst: str, msg: Message) -> None:
         host = self._host
-        if host.incarnation != self._incarnation:
-            return
+        link = host.out_links.get(dst)  # only links that are not cut nor quirky
         depart = host.cursor_us if host.in_handler else host.env._now
-        link = host.out_links.get(dst)
-        if link is None or link.cut_count or link.quirky:
+        if link is None:
             host.net_send(host.node_id, dst, msg, depart, host.net_rng)
             return
         link.sent += 1
         # Fast path of Network.send for a working link without loss, duplication or
         # reorder (same draws in the same order, so the same outcome).
-        size = (len(_encode(msg)) + 4 if type(msg).wire_size is _DEFAULT_WIRE_SIZE
-                else msg.wire_size())
-        bw = link.bandwidth_bytes_per_s
-        if bw:
+        if type(msg).wire_size is _DEFAULT_WIRE_SIZE:
+            _encode_into(msg, _buf)
+            size = len(_buf) + 4
+        else:
+            size = msg.wire_size()
+        ser = link.ser
+        if ser is not None:
             free = link.free_us
-            depart = (depart if depart > free else free) + -(-size * 1_000_000 // bw)
+            if depart < free:
+                depart = free
+            depart += (ser[size] if size < _SER_TABLE
+                       else -(-size * 1_000_000 // link.bandwidth_bytes_per_s))
             link.free_us = depart
         table = link.table
-        arrival = depart + (link.median_us if table is None
-                            else table[host.net_rng.getrandbits(QUANTILE_BITS)])
+        arrival = depart + (link.median_us if table is None else table[link.getbits(_QB)])
         if arrival < link.last_arrival_us:
             arrival = link.last_arrival_us
         link.last_arrival_us = arrival
-        heappush(link.queue, (arrival, 1, next(link.eid), link.deliver_entry, link.cut_epoch,
-                              link.host.incarnation, host.node_id, msg, size))
+        heappush(link.queue, (arrival, 1, next(link.eid), link.deliver_entry, link.gen, msg,
+                              size))
 
     def charge_cpu(self, cost_us: int) -> None:
-        if self._host.incarnation == self._incarnation:
-            self._host.charge(int(cost_us))
+        self._host.charge(int(cost_us))
 
     def emit(self, kind: str, **fields: Any) -> None:
-        if self._host.incarnation == self._incarnation:
-            self._host.trace("emit", kind, tuple(sorted(fields.items())))
+        self._host.trace("emit", kind, tuple(sorted(fields.items())))
 
     def halt(self, reason: str) -> None:
-        if self._host.incarnation == self._incarnation:
-            self._host.stop("halt", reason)
+        self._host.stop("halt", reason)
+
+
+class _EndedRuntime(SimRuntime):
+    """A SimRuntime whose incarnation is over (crash, halt): a process that exited
+    sends nothing, sets no timer, emits nothing."""
+
+    __slots__ = ()
+
+    @property
+    def alive(self) -> bool:
+        return False
+
+    def set_timer(self, delay_us: int, callback: Callable[[], None]) -> SimTimer:
+        timer = SimTimer(callback, self._incarnation)
+        timer._active = False
+        return timer
+
+    def send(self, dst: str, msg: Message) -> None:
+        pass
+
+    def charge_cpu(self, cost_us: int) -> None:
+        pass
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        pass
+
+    def halt(self, reason: str) -> None:
+        pass
 
 
 class NodeHost:
@@ -152,12 +187,16 @@ class NodeHost:
         self.world = world
         self.env = world.env
         self.at = world._at
+        self.queue = world._queue
+        self.eid = world._eid
+        self.timer_entry = self._timer_entry
         self.net_send = world.network.send
         self.trace_append = world.trace.append
         self.per_event_us = world.cpu.per_event_us
         self.per_kib_us = world.cpu.per_kib_us
         self.node_id = node_id
         self.out_links: dict[str, Link] = {}  # dst -> link, filled by Network.link
+        self.in_links: list[Link] = []  # links to this node, filled by Network.link
         self.factory = factory
         self.disk = disk
         self.rng = rng
@@ -171,9 +210,10 @@ class NodeHost:
         self.cursor_us = 0
         self.in_handler = False
         self.paused = False
+        self.powered_off = False  # crash(lose_unsynced=True) until restart: no resets
         self._drain_due = False
         self.events_handled = 0
-        self.busy_total_us = 0
+        self.extra_busy_us = 0  # CPU charged beyond per_event_us (see busy_total_us)
         self.crashes = 0
         self.lost_events = 0
 
@@ -184,8 +224,11 @@ class NodeHost:
         self.incarnation += 1
         self.rt = SimRuntime(self, self.incarnation)
         self.paused = False
+        self.powered_off = False
         self.busy_until_us = self.env._now
         self.node = self.factory(self.rt)
+        for link in self.in_links:
+            link.bump()
         self.trace("boot", self.incarnation)
         self.arrive(self._do_start, None)
 
@@ -197,7 +240,11 @@ class NodeHost:
         self.lost_events += len(self.inbox)
         self.incarnation += 1
         self.node = None
+        if self.rt is not None:
+            self.rt.__class__ = _EndedRuntime
         self.rt = None
+        for link in self.in_links:
+            link.bump()
         self.inbox.clear()
         self.paused = False
         self._drain_due = False
@@ -255,17 +302,21 @@ class NodeHost:
         finally:
             self.in_handler = False
             self.events_handled += 1
-            self.busy_total_us += self.cursor_us - now
             self.busy_until_us = self.cursor_us
+
+    @property
+    def busy_total_us(self) -> int:
+        """CPU time the node was charged: per_event_us per handled event + the rest."""
+        return self.events_handled * self.per_event_us + self.extra_busy_us
 
     def charge(self, cost_us: int) -> None:
         """Add CPU time: inside a handler it delays what the handler does next."""
+        self.extra_busy_us += cost_us
         if self.in_handler:
             self.cursor_us += cost_us
         else:
             now = self.env._now
             self.busy_until_us = max(self.busy_until_us, now) + cost_us
-            self.busy_total_us += cost_us
 
     def _do_start(self, _: Any) -> None:
         self.trace("start")
@@ -280,7 +331,9 @@ class NodeHost:
             return
         cursor = now + self.per_event_us
         if self.per_kib_us:
-            cursor += size * self.per_kib_us // 1024
+            kib_us = size * self.per_kib_us // 1024
+            cursor += kib_us
+            self.extra_busy_us += kib_us
         self.cursor_us = cursor
         self.in_handler = True
         self.trace_append((now, self.node_id, "deliver", src, type(msg).__name__, size))
@@ -289,20 +342,39 @@ class NodeHost:
         finally:
             self.in_handler = False
             self.events_handled += 1
-            self.busy_total_us += self.cursor_us - now
             self.busy_until_us = self.cursor_us
 
     def do_deliver(self, arg: tuple[str, Message, int]) -> None:
         src, msg, size = arg
         if self.per_kib_us:
-            self.cursor_us += size * self.per_kib_us // 1024
+            kib_us = size * self.per_kib_us // 1024
+            self.cursor_us += kib_us
+            self.extra_busy_us += kib_us
         self.trace_append((self.env._now, self.node_id, "deliver", src, type(msg).__name__,
                            size))
         self.node.on_message(src, msg)  # type: ignore[union-attr]
 
-    def timer_due(self, timer: SimTimer) -> None:
-        if timer._active and timer.incarnation == self.incarnation:
+    def _timer_entry(self, e: tuple[Any, ...]) -> None:
+        """Heap entry (due, prio, id, fn, timer) of a node timer came due. The idle-node
+        case is `arrive` + `_run` + `_do_timer` inlined."""
+        timer = e[4]
+        if not timer._active or timer.incarnation != self.incarnation:
+            return
+        now = e[0]
+        if self.paused or self.inbox or self.busy_until_us > now:
             self.arrive(self._do_timer, timer)
+            return
+        timer._active = False
+        cb = timer.callback
+        self.cursor_us = now + self.per_event_us
+        self.in_handler = True
+        self.trace_append((now, self.node_id, "timer", getattr(cb, "__name__", "")))
+        try:
+            cb()
+        finally:
+            self.in_handler = False
+            self.events_handled += 1
+            self.busy_until_us = self.cursor_us
 
     def _do_timer(self, timer: SimTimer) -> None:
         if not timer._active:

@@ -1,7 +1,7 @@
 """Test support: a probe node that records what reaches it and sends on request.
 
-`ProbeNode` keeps every arrival as (src, seq, local time µs, true time µs) and every
-timer firing; tests drive it through `world.call_in(node_id, fn)` or `probe_send`.
+`ProbeNode` keeps every arrival as (src, seq, local time µs, true time µs), every
+`ConnectionReset` as (peer, true time µs) and every timer firing; tests drive it through `world.call_in(node_id, fn)` or `probe_send`.
 Used by tests/sim and usable by anyone testing against the World.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from simlog.runtime import Message, NodeBase, Runtime
+from simlog.runtime import ConnectionReset, Message, NodeBase, Runtime
 
 
 class SimProbe(Message, frozen=True, tag=True, kw_only=True):
@@ -23,6 +23,7 @@ class ProbeNode(NodeBase):
                  cpu_per_message_us: int = 0) -> None:
         super().__init__(rt)
         self.arrivals: list[tuple[str, int, int, int]] = []
+        self.resets: list[tuple[str, int]] = []
         self.fired: list[tuple[str, int]] = []
         self.started = False
         self.on_start = on_start
@@ -35,10 +36,14 @@ class ProbeNode(NodeBase):
             self.on_start(self)
 
     def on_message(self, src: str, msg: Message) -> None:
+        world_now = getattr(self.rt, "_host").env.now  # noqa: B009 - test support only
+        if isinstance(msg, ConnectionReset):
+            assert msg.peer == src
+            self.resets.append((src, world_now))
+            return
         assert isinstance(msg, SimProbe)
         if self.cpu_per_message_us:
             self.rt.charge_cpu(self.cpu_per_message_us)
-        world_now = getattr(self.rt, "_host").env.now  # noqa: B009 - test support only
         self.arrivals.append((src, msg.seq, self.rt.now(), world_now))
 
     def timer(self, name: str, delay_us: int) -> Any:

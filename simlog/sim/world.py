@@ -239,11 +239,14 @@ class World:
         self.network.restore(src, dst)
 
     def crash(self, node_id: str, lose_unsynced: bool = False) -> None:
-        """Kill the process; with lose_unsynced, also a power loss of its disk."""
+        """Kill the process. Its machine stays up: a message reaching it gets a
+        `ConnectionReset` back (see network.py). With lose_unsynced, a power loss:
+        the disk loses unsynced bytes and the machine is silent until restart."""
         host = self.hosts[node_id]
         self._fault("crash", node_id, lose_unsynced)
         host.stop("crash")
         if lose_unsynced:
+            host.powered_off = True
             host.disk.power_loss()
 
     def restart(self, node_id: str) -> Node:
@@ -364,6 +367,7 @@ class World:
             "delivered": self.network.delivered_count(),
             "in_flight": self.network.in_flight_count(),
             "dropped": dict(sorted(self.network.dropped.items())),
+            "resets": self.network.resets,
             "nodes": {n: {"events": h.events_handled, "busy_us": h.busy_total_us,
                           "crashes": h.crashes, "alive": h.node is not None,
                           "lost_events": h.lost_events}
