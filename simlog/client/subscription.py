@@ -55,6 +55,7 @@ class PartitionState:
 class SubscriptionState:
     def __init__(self, default_reset: str) -> None:
         self.default_reset = default_reset
+        # Kept in sorted key order (only `assign` inserts), so scans need no sort.
         self.assignment: dict[TopicPartition, PartitionState] = {}
 
     def assign(self, tps: Iterable[TopicPartition]) -> list[TopicPartition]:
@@ -65,7 +66,7 @@ class SubscriptionState:
         return removed
 
     def partitions(self) -> list[TopicPartition]:
-        return sorted(self.assignment)
+        return list(self.assignment)
 
     def get(self, tp: TopicPartition) -> PartitionState | None:
         return self.assignment.get(tp)
@@ -94,11 +95,10 @@ class SubscriptionState:
         return True
 
     def fetchable(self) -> list[TopicPartition]:
-        return [tp for tp in self.partitions()
-                if self.assignment[tp].state == FETCHING and not self.assignment[tp].paused]
+        return [tp for tp, s in self.assignment.items() if s.state == FETCHING and not s.paused]
 
     def in_state(self, state: str) -> list[TopicPartition]:
-        return [tp for tp in self.partitions() if self.assignment[tp].state == state]
+        return [tp for tp, s in self.assignment.items() if s.state == state]
 
 
 __all__ = [
