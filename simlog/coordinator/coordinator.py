@@ -20,9 +20,10 @@ Group states (GroupMetadata.scala):
 
 Invariants and choices (Kafka's unless said):
 - Ownership is the leader epoch of the group's offsets partition. Every request and
-  every timer checks it; when this broker stops leading the partition its groups are
-  dropped (NOT_COORDINATOR), and when it leads it at a new epoch the partition is
-  replayed from the log (the whole log, to its end, as Kafka's loader does).
+  every timer checks it, and a 1 s sweep too; when this broker stops leading the
+  partition its groups are dropped (NOT_COORDINATOR), and when it leads it at a new
+  epoch the partition is replayed from the log (the whole log, to its end, as Kafka's
+  loader does).
 - A generation becomes Stable only after its metadata (with every assignment) is
   committed to `__consumer_offsets`; so a coordinator that takes over restores a
   generation no older than any member has been told to consume with.
@@ -93,6 +94,7 @@ PREPARING_REBALANCE = "PreparingRebalance"
 COMPLETING_REBALANCE = "CompletingRebalance"
 STABLE = "Stable"
 DEAD = "Dead"
+RECONCILE_INTERVAL_US = 1_000_000
 
 
 class CoordinatorHost(Protocol):
@@ -239,6 +241,7 @@ class GroupCoordinator:
         self.groups: dict[str, Group] = {}
         self.loaded: dict[int, int] = {}  # offsets partition -> leader epoch loaded at
         self._create_requested = False
+        self._reconcile_timer: Timer | None = None
 
     # ------------------------------------------------------------------ dispatch
 
@@ -305,6 +308,8 @@ class GroupCoordinator:
         self.rt.charge_cpu(sum(len(c) for c in chunks) // 1000)
         loaded = replay(chunks)
         self.loaded[p] = epoch
+        if self._reconcile_timer is None or not self._reconcile_timer.active:
+            self._reconcile_timer = self.rt.set_timer(RECONCILE_INTERVAL_US, self._reconcile)
         now = self.rt.now()
         for gid in sorted(loaded):
             lg = loaded[gid]
@@ -331,6 +336,17 @@ class GroupCoordinator:
         self.rt.emit("coordinator_loaded", partition=p, leader_epoch=epoch,
                      groups=sorted(gid for gid, g in self.groups.items() if g.partition == p),
                      time_us=now)
+
+    def _reconcile(self) -> None:
+        """Drop the groups of partitions this broker no longer leads (at the epoch it
+        loaded), so their waiting requests get NOT_COORDINATOR and their memory goes,
+        without waiting for a request to notice."""
+        self._reconcile_timer = None
+        for p in sorted(self.loaded):
+            if self.host.leader_epoch(p) != self.loaded[p]:
+                self._unload(p)
+        if self.loaded:
+            self._reconcile_timer = self.rt.set_timer(RECONCILE_INTERVAL_US, self._reconcile)
 
     def _maybe_create_topic(self) -> None:
         if self._create_requested:

@@ -93,6 +93,7 @@ class GroupCluster:
     settings: dict[str, Any] = field(default_factory=dict)
     member_config: dict[str, Any] = field(default_factory=dict)
     record_events: bool = False
+    create_offsets_topic: bool = True  # False: the coordinator creates it on demand
 
     def __post_init__(self) -> None:
         self.w = World(seed=self.seed, record_events=self.record_events)
@@ -105,13 +106,15 @@ class GroupCluster:
             self.w.add_node(b, group_broker_factory(i, settings))
         self.w.add_node("admin", Admin)
         self.w.run_for(3 * S)
-        topics = (
+        topics: tuple[CreatableTopic, ...] = (
             CreatableTopic(name=TOPIC, num_partitions=self.partitions, replication_factor=3),
             CreatableTopic(name="__consumer_offsets",
                            num_partitions=int(settings["offsets.topic.num.partitions"]),
                            replication_factor=3, configs=(
                                CreatableTopicConfig(name="cleanup.policy", value="compact"),)),
         )
+        if not self.create_offsets_topic:
+            topics = topics[:1]
 
         def create(node: Admin) -> None:
             for c in VOTERS:

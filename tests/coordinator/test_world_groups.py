@@ -198,3 +198,19 @@ def test_latest_reset_without_a_committed_offset_skips_older_records():
     recs = polled(c, "g-1")
     assert recs and min(r["offset"] for r in recs) > 50  # ~125 per partition existed
     assert all(int(r["id"].split("-")[1]) > (start - 6 * S) // 20_000 for r in recs)
+
+
+def test_offsets_topic_is_created_on_first_find_coordinator():
+    c = GroupCluster(seed=9, create_offsets_topic=False)
+    assert c.image().topic("__consumer_offsets") is None
+    c.produce_every(20_000, c.now + 15 * S)
+    for i in (1, 2):
+        c.add_member(f"g-{i}")
+    c.run_for(12 * S)
+    t = c.image().topic("__consumer_offsets")
+    assert t is not None and len(t.partitions) == 3
+    assert t.configs.get("cleanup.policy") == "compact"
+    assert sorted(tp for n in ("g-1", "g-2") for tp in c.member(n).group.assignment) == [
+        ("orders", p) for p in range(6)]
+    c.run_for(15 * S)
+    c.assert_checks_pass()
