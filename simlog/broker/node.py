@@ -39,6 +39,7 @@ from simlog.controller.controller import QuorumController
 from simlog.controller.follower import MetadataFollower
 from simlog.controller.image import MetadataDelta, MetadataImage, PartitionRegistration
 from simlog.controller.lifecycle import RUNNING, BrokerLifecycleManager
+from simlog.coordinator import BrokerCoordinatorHost, GroupCoordinator, GroupCoordinatorConfig
 from simlog.protocol.errors import Errors
 from simlog.protocol.fetch import FetchRequest
 from simlog.protocol.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
@@ -102,6 +103,10 @@ class BrokerNode(NodeBase):
             request_timeout_us=config.controller_request_timeout_us,
             on_state_change=self._on_lifecycle, on_shutdown_complete=self._halt)
         self.rm = ReplicaManager(rt, config, self)
+        # Every broker can be a group coordinator: for the groups whose
+        # __consumer_offsets partition it leads (checked on each request).
+        self.group_coordinator = GroupCoordinator(
+            rt, GroupCoordinatorConfig.from_kafka(config.extra), BrokerCoordinatorHost(self))
         self.caught_up = False
         self._halted = False
         self._producer_ids_used = 0
@@ -248,6 +253,8 @@ class BrokerNode(NodeBase):
         if self.controller is not None and self.controller.on_message(src, msg):
             return
         if self.metadata.on_message(src, msg) or self.lifecycle.on_message(src, msg):
+            return
+        if self.group_coordinator.on_message(src, msg):
             return
         if isinstance(msg, ProduceRequest):
             self.rm.handle_produce(src, msg)
