@@ -1,8 +1,7 @@
 """A KRaft cluster with group coordinators in the sim World, and a consumer-group workload
 that writes a Jepsen-style history the consumer checks read.
 
-Brokers are `GroupBroker`: BrokerNode plus the coordinator, wired exactly as the recipe
-in docs/architecture.md says (until BrokerNode embeds it). Topic `orders` (RF 3) and
+Brokers are plain BrokerNodes, which embed the group coordinator. Topic `orders` (RF 3) and
 `__consumer_offsets` (`offsets.topic.num.partitions` = 3, RF 3, compacted) are created up
 front. Producer p1 sends records whose `id` header is `p1-N`; members `g-1..` are
 GroupConsumers polling in a loop; every assign / revoke / poll / commit / send / crash /
@@ -14,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from simlog.broker.config import BrokerConfig
-from simlog.broker.node import BrokerNode
+from simlog.broker.node import BrokerNode, broker_factory
 from simlog.checks.consumers import (
     committed_offsets,
     consumed_all,
@@ -30,12 +28,7 @@ from simlog.client.producer import Producer
 from simlog.client.results import SendResult
 from simlog.controller.config import ControllerConfig
 from simlog.controller.node import ControllerNode, controller_factory
-from simlog.coordinator import (
-    BrokerCoordinatorHost,
-    GroupCoordinator,
-    GroupCoordinatorConfig,
-    partition_for,
-)
+from simlog.coordinator import partition_for
 from simlog.protocol.controller import CreatableTopic, CreatableTopicConfig, CreateTopicsRequest
 from simlog.records.batch import RecordBatch
 from simlog.runtime import Message, NodeBase, Runtime
@@ -48,27 +41,6 @@ VOTERS = ("c1", "c2", "c3")
 TOPIC = "orders"
 GROUP = "g"
 POLL_TIMEOUT_US = 100 * MS
-
-
-class GroupBroker(BrokerNode):
-    """BrokerNode with the group coordinator wired in (the recipe, verbatim)."""
-
-    def __init__(self, rt: Runtime, config: BrokerConfig,
-                 controller_config: ControllerConfig | None = None) -> None:
-        super().__init__(rt, config, controller_config)
-        self.group_coordinator = GroupCoordinator(
-            rt, GroupCoordinatorConfig.from_kafka(config.extra), BrokerCoordinatorHost(self))
-
-    def on_message(self, src: str, msg: Message) -> None:
-        if self.group_coordinator.on_message(src, msg):
-            return
-        super().on_message(src, msg)
-
-
-def group_broker_factory(broker_id: int, settings: dict[str, Any], voters=VOTERS):
-    config = BrokerConfig.from_kafka(broker_id, settings, voters)
-    ccfg = ControllerConfig.from_kafka(voters, settings)
-    return lambda rt: GroupBroker(rt, config, ccfg)
 
 
 class Admin(NodeBase):
@@ -103,7 +75,7 @@ class GroupCluster:
             self.w.add_node(c, controller_factory(ccfg))
         self.brokers = ["b1", "b2", "b3"]
         for i, b in enumerate(self.brokers, 1):
-            self.w.add_node(b, group_broker_factory(i, settings))
+            self.w.add_node(b, broker_factory(i, settings, VOTERS))
         self.w.add_node("admin", Admin)
         self.w.run_for(3 * S)
         topics: tuple[CreatableTopic, ...] = (
@@ -278,7 +250,7 @@ class GroupCluster:
         assert isinstance(node, GroupConsumer), f"{name} is down"
         return node
 
-    def coordinator_of(self, group: str = GROUP) -> GroupBroker | None:
+    def coordinator_of(self, group: str = GROUP) -> BrokerNode | None:
         """The broker the controller names leader of the group's offsets partition, if
         it is up and coordinates the group (an isolated ex-leader may still think it
         leads: it is not the coordinator)."""
@@ -286,7 +258,7 @@ class GroupCluster:
         p = partition_for(group, len(image.topic("__consumer_offsets").partitions))
         reg = image.partition("__consumer_offsets", p)
         node = self.w.node(f"b{reg.leader}") if reg is not None and reg.leader >= 0 else None
-        if not isinstance(node, GroupBroker):
+        if not isinstance(node, BrokerNode):
             return None
         gc = node.group_coordinator
         g = gc.groups.get(group)
