@@ -188,6 +188,8 @@ class ScenarioCluster:
                            disk=disk_params(scenario), record_events=record_events)
         self.view.world = self.world
         self.t0_us = 0
+        # member id -> node factory; the workload installs group consumers here
+        self.consumer_factories: dict[str, Any] = {}
         self.settings = explicit(scenario.cluster.config)
         voters = self.view.voters
         if scenario.cluster.controllers:
@@ -215,7 +217,9 @@ class ScenarioCluster:
             self.world.add_node(p.id, producer_factory(p.config, bootstrap))
         for g in self.scenario.consumers:
             for member in g.members:
-                self.world.add_node(member, consumer_factory(g.config, bootstrap, g.group))
+                factory = (self.consumer_factories.get(member)
+                           or consumer_factory(g.config, bootstrap, g.group))
+                self.world.add_node(member, factory)
 
     def bootstrap(self) -> None:
         """Run until every partition of every topic has a leader; that instant is t0."""

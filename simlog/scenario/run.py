@@ -34,7 +34,6 @@ from simlog.scenario.final_state import collect
 from simlog.scenario.model import Scenario
 from simlog.scenario.nemesis import ClientHooks, Nemesis
 from simlog.scenario.sampler import Sampler
-from simlog.scenario.selectors import TopicPartition
 from simlog.scenario.workload import ConsumerDriver, ProducerDriver
 
 STEP_US = 1_000_000
@@ -94,12 +93,14 @@ class Run:
         scn = self.scenario
         Nemesis.check_supported(scn.faults)
         self.progress(0, scn.duration_us, "bootstrap")
-        self.cluster.bootstrap()
         end_us = scn.duration_us
-        self.producers = [ProducerDriver(self.cluster, p, self.history, end_us)
-                          for p in scn.producers]
+        # consumer drivers install their group consumers' factories before the clients
+        # are added at the end of bootstrap
         self.consumers = [ConsumerDriver(self.cluster, g, self.history, end_us)
                           for g in scn.consumers]
+        self.cluster.bootstrap()
+        self.producers = [ProducerDriver(self.cluster, p, self.history, end_us)
+                          for p in scn.producers]
         self.nemesis = Nemesis(self.cluster, _Hooks(self.producers, self.consumers))
         self.nemesis.schedule(scn.faults)
         for driver in [*self.producers, *self.consumers]:
@@ -144,12 +145,21 @@ class Run:
         return True
 
     def _drained(self) -> bool:
+        """Every partition of every group's topics is owned by a member whose position
+        reached the partition's high watermark."""
         for c in self.consumers:
-            for (topic, p), pos in c.positions().items():
-                reg = self.cluster.registration(TopicPartition(topic, p))
+            positions = c.positions()
+            for tp in self.cluster.partitions():
+                if tp.topic not in c.spec.topics:
+                    continue
+                pos = positions.get((tp.topic, tp.partition))
+                if pos is None:
+                    return False
+                reg = self.cluster.registration(tp)
                 leader = None if reg is None or reg.leader < 0 else self.cluster.broker(
                     f"b{reg.leader}")
-                part = None if leader is None else leader.rm.partition((topic, p))
+                part = None if leader is None else leader.rm.partition(
+                    (tp.topic, tp.partition))
                 if part is not None and pos < part.high_watermark:
                     return False
         return True

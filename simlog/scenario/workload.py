@@ -6,9 +6,10 @@ flight). Every record carries its id (`p1-42`) in a header named `id`; the histo
 an `invoke` when the workload hands the record to the client and exactly one completion:
 `ok` with its offset, `fail` (certainly not written) or `info` (may or may not be).
 
-Consumers: until consumer groups land, each group's members split the partitions of the
-group's topics round-robin and poll them with manual assignment (`assign` ops carry no
-group, so `group_exclusive` does not treat them as group ownership).
+Consumers: each group's members join the group (the coordinator on the broker leading the
+group's `__consumer_offsets` partition), poll what they are assigned, and commit as
+their config says (auto commit by default, as Kafka); the history gets the group's
+`assign`, `revoke` and `commit` ops.
 
 All chance comes from the world's seeded streams (`workload` per client), so the same
 scenario and seed send the same keys and values.
@@ -22,10 +23,11 @@ from collections.abc import Callable
 from typing import Any
 
 from simlog.checks.history import HistoryRecorder
-from simlog.client.consumer import Consumer, PollResult
+from simlog.client.consumer import PollResult
+from simlog.client.group import GroupConsumer, GroupListener
 from simlog.client.producer import Producer
 from simlog.client.results import SendResult
-from simlog.scenario.cluster import ScenarioCluster
+from simlog.scenario.cluster import ScenarioCluster, explicit
 from simlog.scenario.model import ConsumerGroup
 from simlog.scenario.model import Producer as ProducerSpec
 from simlog.scenario.schema import Keys
@@ -200,7 +202,9 @@ def _id_order(msg_id: str) -> tuple[str, int]:
 
 
 class ConsumerDriver:
-    """One consumer group, members on manual assignment, each polling in a loop."""
+    """One consumer group: each member is a GroupConsumer subscribed to the group's
+    topics, polling in a loop. The group client's listener writes the history's
+    `assign` / `revoke` / `commit` ops, so the group checks see real ownership."""
 
     def __init__(self, cluster: ScenarioCluster, spec: ConsumerGroup,
                  history: HistoryRecorder, end_us: int) -> None:
@@ -209,38 +213,81 @@ class ConsumerDriver:
         self.spec = spec
         self.history = history
         self.stop_us = min(spec.stop_us if spec.stop_us is not None else end_us, end_us)
-        self.assignments = self._split()
         self.polling: set[str] = set()
+        self.commits: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in spec.members}
         self.stopped = False
         self.draining = False
+        bootstrap = ",".join(cluster.scenario.cluster.brokers)
+        # A workload consumer reads the topic from the start unless the scenario says
+        # otherwise (Kafka's client default, latest, would skip what was written before
+        # the group first formed, and consumed_all could never pass).
+        settings = {"auto.offset.reset": "earliest", **explicit(spec.config),
+                    "bootstrap.servers": bootstrap, "group.id": spec.group}
+        for member in spec.members:
+            cluster.consumer_factories[member] = self._factory(member, settings)
 
-    def _split(self) -> dict[str, list[tuple[str, int]]]:
-        tps = [(tp.topic, tp.partition) for tp in self.cluster.partitions()
-               if tp.topic in self.spec.topics]
-        out: dict[str, list[tuple[str, int]]] = {m: [] for m in self.spec.members}
-        for i, tp in enumerate(sorted(tps)):
-            out[self.spec.members[i % len(self.spec.members)]].append(tp)
-        return out
+    def _factory(self, member: str, settings: dict[str, Any]) -> Callable[[Any], Any]:
+        def make(rt: Any) -> GroupConsumer:
+            listener = GroupListener(
+                on_assign=lambda gen, tps: self._on_assign(member, gen, tps),
+                on_revoke=lambda tps, why: self._on_revoke(member, tps, why),
+                on_commit_invoke=lambda cid, offs: self._on_commit_invoke(member, cid, offs),
+                on_commit_done=lambda cid, offs, outcome, err: self._on_commit_done(
+                    member, cid, offs, outcome, err))
+            return GroupConsumer(rt, settings, listener=listener)
+        return make
+
+    # -- history from the group client ------------------------------------------------------
+
+    def _on_assign(self, member: str, generation: int, tps: list[tuple[str, int]]) -> None:
+        value = {"group": self.spec.group, "generation": generation,
+                 "partitions": [f"{t}/{p}" for t, p in sorted(tps)]}
+        now = self.cluster.rel_us()
+        self.history.invoke(now, member, "assign", value)
+        self.history.ok(now, member, "assign", value)
+
+    def _on_revoke(self, member: str, tps: list[tuple[str, int]], reason: str) -> None:
+        value = {"group": self.spec.group, "partitions": [f"{t}/{p}" for t, p in sorted(tps)],
+                 "reason": reason}
+        now = self.cluster.rel_us()
+        self.history.invoke(now, member, "revoke", value)
+        self.history.ok(now, member, "revoke", value)
+
+    def _on_commit_invoke(self, member: str, cid: int, offsets: dict) -> None:
+        value = {"id": f"{member}-commit-{cid}", "group": self.spec.group,
+                 "offsets": {f"{t}/{p}": o for (t, p), o in sorted(offsets.items())}}
+        self.commits[member][cid] = value
+        self.history.invoke(self.cluster.rel_us(), member, "commit", value)
+
+    def _on_commit_done(self, member: str, cid: int, offsets: dict, outcome: str,
+                        error: Any) -> None:
+        value = self.commits[member].pop(cid, None)
+        if value is None:
+            return
+        now = self.cluster.rel_us()
+        if outcome == "ok":
+            self.history.ok(now, member, "commit", value)
+        elif outcome == "fail":
+            self.history.fail(now, member, "commit", dict(value, error=getattr(error, "name", str(error))))
+        else:
+            self.history.info(now, member, "commit", dict(value, error=getattr(error, "name", str(error))))
+
+    # -- the poll loop ----------------------------------------------------------------------
 
     def start(self) -> None:
         delay = self.cluster.t0_us + self.spec.start_us - self.world.now_us
         for member in self.spec.members:
-            self.world.call_later(max(0, delay), lambda m=member: self._assign(m))
+            self.world.call_later(max(0, delay), lambda m=member: self._join(m))
 
-    def _assign(self, member: str) -> None:
-        tps = self.assignments[member]
-        if self.world.node(member) is None:
+    def _join(self, member: str) -> None:
+        if self.world.node(member) is None or self.stopped:
             return
-        now = self.cluster.rel_us()
-        names = [f"{t}/{p}" for t, p in tps]
-        self.history.invoke(now, member, "assign", {"partitions": names})
-        self.history.ok(now, member, "assign", {"partitions": names})
+        topics = list(self.spec.topics)
 
-        def assign(c: Any) -> None:
-            if isinstance(c, Consumer):
-                c.assign(tps)
-                c.seek_to_beginning(tps)
-        self.world.call_in(member, assign)
+        def subscribe(c: Any) -> None:
+            if isinstance(c, GroupConsumer):
+                c.subscribe(topics)
+        self.world.call_in(member, subscribe)
         self._poll(member)
 
     def _poll(self, member: str) -> None:
@@ -264,22 +311,27 @@ class ConsumerDriver:
             self.world.call_later(0, lambda: self._poll(member))
 
         def poll(c: Any) -> None:
-            if isinstance(c, Consumer):
+            if isinstance(c, GroupConsumer):
                 c.poll(on_result, timeout_us=POLL_TIMEOUT_US)
         self.world.call_in(member, poll)
 
     def client_crashed(self, member: str) -> None:
+        if member not in self.commits:
+            return
         now = self.cluster.rel_us()
         if member in self.polling:
             self.polling.discard(member)
             self.history.info(now, member, "poll", None)
-        if member in self.assignments:
-            self.history.invoke(now, member, "crash", None)
-            self.history.ok(now, member, "crash", None)
+        for cid in sorted(self.commits[member]):
+            value = dict(self.commits[member][cid], error="client crashed")
+            self.history.info(now, member, "commit", value)
+        self.commits[member].clear()
+        self.history.invoke(now, member, "crash", {"group": self.spec.group})
+        self.history.ok(now, member, "crash", {"group": self.spec.group})
 
     def client_restarted(self, member: str) -> None:
-        if member in self.assignments:
-            self.world.call_later(0, lambda: self._assign(member))
+        if member in self.commits:
+            self.world.call_later(0, lambda: self._join(member))
 
     def drain(self) -> None:
         """After the workload: keep polling until settling ends."""
@@ -291,14 +343,18 @@ class ConsumerDriver:
         self.stopped = True
 
     def positions(self) -> dict[tuple[str, int], int]:
-        """Each assigned partition's current position (0 when unknown)."""
+        """The position of every partition some live member owns (0 when unknown)."""
         out: dict[tuple[str, int], int] = {}
         for member in self.spec.members:
             node = self.world.node(member)
-            for tp in self.assignments[member]:
-                pos = node.position(tp) if isinstance(node, Consumer) else None
-                out[tp] = pos or 0
-        return out
+            if not isinstance(node, GroupConsumer):
+                continue
+            for tp in node.assignment():
+                out[tp] = node.position(tp) or 0
+        return dict(sorted(out.items()))
+
+    def owned_partitions(self) -> set[tuple[str, int]]:
+        return set(self.positions())
 
 
 def _header_id(raw: bytes | None) -> str | None:
