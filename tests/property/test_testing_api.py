@@ -195,7 +195,7 @@ def test_only_the_final_hypothesis_example_is_written(tmp_path, monkeypatch):
     def prop(seed):
         calls.append(seed)
         if seed >= 10:
-            assert_expected(SHORT | {"seed": seed}, _fake_miss())
+            assert_expected(SHORT | {"seed": seed, "expect": {}}, _fake_miss())
 
     with pytest.raises(AssertionError, match="replay: simlog run"):
         prop()
