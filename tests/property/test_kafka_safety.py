@@ -5,8 +5,9 @@ keeps each producer's order, and its replicas converge (checks lost_writes, dupl
 order, replicas_converge, all expected to pass).
 
 Each example runs the whole cluster for 15 s simulated (~5-15 s wall here). Default (ci
-profile): derandomised, one hand-picked example and 3 drawn ones. SIMLOG_HYPOTHESIS_PROFILE=long: 40 random examples
-here, and the slow variant (more fault kinds, controllers too) 10 / 150 examples.
+profile): derandomised, one hand-picked example and 3 drawn ones (~45 s).
+SIMLOG_HYPOTHESIS_PROFILE=long: 40 random examples here, and the slow variant (more
+fault kinds, controllers too, 20 s) 10 (~4 min) / 150 examples.
 A failing example is written to ./simlog-failures/ (or $SIMLOG_FAILURES_DIR) as a
 scenario file; the assertion message says `simlog run FILE` to replay it.
 """
