@@ -29,6 +29,7 @@ from analysis.results import write_results
 from analysis.summary import build_summary
 from simlog.checks.history import HistoryRecorder
 from simlog.checks.registry import CHECKS, expectation_mismatches, run_checks
+from simlog.client.group_metrics import rebalance_stats
 from simlog.scenario.cluster import ScenarioCluster
 from simlog.scenario.final_state import collect
 from simlog.scenario.model import Scenario
@@ -186,6 +187,10 @@ class Run:
             recorder=self.recorder, lost=int(lost_check.stats.get("lost", 0)),
             sim_seconds=sim_seconds, wall_seconds=wall_seconds, expect=dict(scn.expect),
             faults=faults, leader_changes=state.leader_changes)
+        summary["groups"] = {
+            group: {"rebalances": st.rebalances,
+                    "partition_unowned_ms": round(st.total_unowned_us / 1000, 3)}
+            for group, st in sorted(rebalance_stats(ops).items())}
         summary["settle_seconds"] = self.settle_us / 1_000_000
         summary["duration_seconds"] = scn.duration_us / 1_000_000
         mismatches = expectation_mismatches(scn.expect, results)

@@ -60,6 +60,7 @@ def test_run_writes_every_results_file_and_passes(first_run) -> None:
     assert summary["acked"] > 400 and summary["lost"] == 0
     assert summary["faults"][0]["targets"], "the crash resolved to a node"
     assert all(c["result"] == "pass" for c in summary["checks"].values())
+    assert summary["groups"]["g"]["rebalances"] >= 1
 
 
 def test_same_seed_same_trace_hash_other_seed_other_hash(scenario_file: Path, first_run,
