@@ -81,7 +81,27 @@ def collect(cluster: ScenarioCluster, events: list[dict[str, Any]], groups: dict
     return FinalState(partitions=partitions, start_us=0, end_us=cluster.rel_us(),
                       leader_changes=leader_changes(cluster, events),
                       truncations=truncations(cluster, events), groups=groups,
+                      committed_offsets=committed_offsets(cluster, groups),
                       idempotent_producers=idempotent)
+
+
+def committed_offsets(cluster: ScenarioCluster,
+                      groups: dict[str, tuple]) -> dict[tuple[str, TopicPartition], int]:
+    """Each group's committed offsets as its coordinator holds them after settling (a
+    coordinator that lost its `__consumer_offsets` partition drops its groups, so the
+    first broker, in id order, that describes the group is its coordinator)."""
+    out: dict[tuple[str, TopicPartition], int] = {}
+    for group in sorted(groups):
+        for node in cluster.view.brokers():
+            broker = cluster.broker(node)
+            described = None if broker is None else broker.group_coordinator.describe(group)
+            if described is None:
+                continue
+            for name, offset in sorted(described["offsets"].items()):
+                topic, _, num = name.rpartition("/")
+                out[(group, TopicPartition(topic, int(num)))] = offset
+            break
+    return out
 
 
 def _hw_of(cluster: ScenarioCluster, node: str, tp: TopicPartition) -> int:

@@ -27,7 +27,8 @@ workload:
 faults:
   - {at: 2s, crash: leader(orders/0)}
   - {at: 4s, restart: brokers}
-checks: [lost_writes, duplicates, order, replicas_converge, poll_monotonic, consumed_all]
+checks: [lost_writes, duplicates, order, replicas_converge, poll_monotonic, consumed_all,
+         group_exclusive, committed_offsets]
 """
 
 
