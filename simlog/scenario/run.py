@@ -35,6 +35,7 @@ from simlog.scenario.final_state import collect
 from simlog.scenario.model import Scenario
 from simlog.scenario.nemesis import ClientHooks, Nemesis
 from simlog.scenario.sampler import Sampler
+from simlog.scenario.schema import ClientOp
 from simlog.scenario.workload import ConsumerDriver, ProducerDriver
 
 STEP_US = 1_000_000
@@ -104,6 +105,8 @@ class Run:
                           for p in scn.producers]
         self.nemesis = Nemesis(self.cluster, _Hooks(self.producers, self.consumers))
         self.nemesis.schedule(scn.faults)
+        for member in self._late_joiners():
+            self.world.crash(member)  # not started yet: `client: {join: ...}` starts it
         for driver in [*self.producers, *self.consumers]:
             driver.start()
         sampler = Sampler(self.cluster, self.consumers, self.recorder)
@@ -115,6 +118,15 @@ class Run:
         self._settle()
         sampler.sample()
         sampler.stopped = True
+
+    def _late_joiners(self) -> list[str]:
+        """Clients whose first client op is `join`: they are off until it fires."""
+        first: dict[str, str] = {}
+        for fault in self.scenario.faults:
+            if isinstance(fault.op, ClientOp):
+                action, client = fault.op.action
+                first.setdefault(client, action)
+        return sorted(c for c, action in first.items() if action == "join")
 
     def _settle(self) -> None:
         for p in self.producers:

@@ -281,7 +281,7 @@ class ConsumerDriver:
 
     def _join(self, member: str) -> None:
         if self.world.node(member) is None or self.stopped:
-            return
+            return  # down (or not started yet: a late joiner starts on its join op)
         topics = list(self.spec.topics)
 
         def subscribe(c: Any) -> None:
