@@ -41,7 +41,8 @@ from simlog.client.subscription import (
     FetchPosition,
     SubscriptionState,
 )
-from simlog.runtime import Message, NodeBase, Runtime
+from simlog.client.work_loop import WorkLoopNode
+from simlog.runtime import Runtime
 
 #: committed-offset lookup: (partitions, reply) -> None; reply({tp: (offset, epoch)}),
 #: leaving out partitions without a committed offset.
@@ -58,7 +59,7 @@ class PollResult:
 PollCallback = Callable[[PollResult], None]
 
 
-class Consumer(NodeBase):
+class Consumer(WorkLoopNode):
     def __init__(self, rt: Runtime, config: ConsumerConfig | Mapping[str, Any] | None = None,
                  ) -> None:
         super().__init__(rt)
@@ -88,31 +89,9 @@ class Consumer(NodeBase):
         self._rotation = 0
         self._committed_pending: set[TopicPartition] = set()
         self._waker = Waker(rt, self._kick)
-        self._busy = False
-        self._dirty = False
         self._freed = False  # a poll emptied a buffer: the loop must fetch again
 
     # --- Node ----------------------------------------------------------------
-    def start(self) -> None:
-        self._kick()
-
-    def on_message(self, src: str, msg: Message) -> None:
-        self._event(lambda: self.tracker.handle(src, msg))
-
-    def _event(self, handle: Callable[[], object]) -> None:
-        """Run an event's handling with the work loop held off, then run the loop once:
-        callbacks inside (responses, timeouts) never re-enter it half-way."""
-        if self._busy:
-            handle()
-            self._dirty = True
-            return
-        self._busy = True
-        try:
-            handle()
-        finally:
-            self._busy = False
-        self._kick()
-
     # --- API -----------------------------------------------------------------
     def assign(self, partitions: Iterable[TopicPartition]) -> None:
         tps = sorted(set(partitions))
@@ -189,19 +168,6 @@ class Consumer(NodeBase):
             self._kick()
 
     # --- the loop --------------------------------------------------------------
-    def _kick(self) -> None:
-        if self._busy:
-            self._dirty = True
-            return
-        self._busy = True
-        try:
-            self._dirty = True
-            while self._dirty:
-                self._dirty = False
-                self._run()
-        finally:
-            self._busy = False
-
     def _run(self) -> None:
         self._freed = False
         self.metadata.maybe_update()

@@ -40,9 +40,10 @@ from simlog.client.network import RequestTracker, Waker
 from simlog.client.partitioner import StickyPartitioner, partition_for_key
 from simlog.client.results import FAIL, SendResult
 from simlog.client.sender import Sender
+from simlog.client.work_loop import WorkLoopNode
 from simlog.protocol.errors import Errors
 from simlog.records import Record
-from simlog.runtime import Message, NodeBase, Runtime
+from simlog.runtime import Runtime
 
 SendCallback = Callable[[SendResult], None]
 Headers = Sequence[tuple[str, bytes | None]]
@@ -58,7 +59,7 @@ class _Waiting:
     deadline_us: int
 
 
-class Producer(NodeBase):
+class Producer(WorkLoopNode):
     """An idempotent-by-default Kafka producer. See module docstring."""
 
     def __init__(self, rt: Runtime, config: ProducerConfig | Mapping[str, Any] | None = None,
@@ -90,31 +91,9 @@ class Producer(NodeBase):
         self.sticky = StickyPartitioner(rt.random, config.batch_size)
         self._waiting: list[_Waiting] = []
         self._waker = Waker(rt, self._kick)
-        self._busy = False
-        self._dirty = False
         self.closed = False
 
     # --- Node ----------------------------------------------------------------
-    def start(self) -> None:
-        self._kick()
-
-    def on_message(self, src: str, msg: Message) -> None:
-        self._event(lambda: self.tracker.handle(src, msg))
-
-    def _event(self, handle: Callable[[], object]) -> None:
-        """Run an event's handling with the work loop held off, then run the loop once:
-        callbacks inside (responses, timeouts) never re-enter it half-way."""
-        if self._busy:
-            handle()
-            self._dirty = True
-            return
-        self._busy = True
-        try:
-            handle()
-        finally:
-            self._busy = False
-        self._kick()
-
     # --- API -----------------------------------------------------------------
     def send(self, topic: str, value: bytes | None, key: bytes | None = None,
              headers: Headers = (), partition: int | None = None,
@@ -183,19 +162,6 @@ class Producer(NodeBase):
         return self.tracker.total_in_flight()
 
     # --- the loop --------------------------------------------------------------
-    def _kick(self) -> None:
-        if self._busy:
-            self._dirty = True
-            return
-        self._busy = True
-        try:
-            self._dirty = True
-            while self._dirty:
-                self._dirty = False
-                self._run()
-        finally:
-            self._busy = False
-
     def _run(self) -> None:
         now = self.rt.now()
         self.metadata.maybe_update()
