@@ -31,8 +31,8 @@ from typing import Any
 from simlog.client.config import ConsumerConfig
 from simlog.client.costs import CpuMeter
 from simlog.client.fetcher import ConsumerRecord, Fetcher
-from simlog.client.metadata import Metadata, TopicPartition
-from simlog.client.network import RequestTracker, Waker
+from simlog.client.metadata import TopicPartition
+from simlog.client.network import Waker
 from simlog.client.offset_fetcher import OffsetFetcher, Truncation
 from simlog.client.subscription import (
     AWAIT_VALIDATION,
@@ -67,14 +67,7 @@ class Consumer(WorkLoopNode):
             config = ConsumerConfig()
         elif not isinstance(config, ConsumerConfig):
             config = ConsumerConfig.from_kafka(config)
-        self.config = config
-        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event,
-                                      config.reconnect_backoff_us,
-                                      config.reconnect_backoff_max_us)
-        self.metadata = Metadata(rt, self.tracker, config.bootstrap_servers,
-                                 config.retry_backoff_us, config.metadata_max_age_us,
-                                 self._kick)
-        self.tracker.on_disconnect = lambda _node: self.metadata.request_update()
+        self._connect(config)
         self.subscriptions = SubscriptionState(config.auto_offset_reset)
         self.meter = CpuMeter(rt)
         self.offsets = OffsetFetcher(rt, self.tracker, self.metadata, self.subscriptions,

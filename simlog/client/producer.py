@@ -35,8 +35,7 @@ from simlog.client.accumulator import (
 from simlog.client.config import ProducerConfig
 from simlog.client.costs import CpuMeter
 from simlog.client.idempotence import IdempotenceState
-from simlog.client.metadata import Metadata
-from simlog.client.network import RequestTracker, Waker
+from simlog.client.network import Waker
 from simlog.client.partitioner import StickyPartitioner, partition_for_key
 from simlog.client.results import FAIL, SendResult
 from simlog.client.sender import Sender
@@ -69,14 +68,7 @@ class Producer(WorkLoopNode):
             config = ProducerConfig()
         elif not isinstance(config, ProducerConfig):
             config = ProducerConfig.from_kafka(config)
-        self.config = config
-        self.tracker = RequestTracker(rt, config.request_timeout_us, self._event,
-                                      config.reconnect_backoff_us,
-                                      config.reconnect_backoff_max_us)
-        self.metadata = Metadata(rt, self.tracker, config.bootstrap_servers,
-                                 config.retry_backoff_us, config.metadata_max_age_us,
-                                 self._kick)
-        self.tracker.on_disconnect = lambda _node: self.metadata.request_update()
+        self._connect(config)
         self.accumulator = RecordAccumulator(config.batch_size, config.linger_us,
                                              config.delivery_timeout_us)
         self.meter = CpuMeter(rt)

@@ -9,7 +9,10 @@ dirty, so `_run` never starts half-way through another pass of itself.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from simlog.client.metadata import Metadata
+from simlog.client.network import RequestTracker
 from simlog.runtime import Message, NodeBase, Runtime
 
 
@@ -21,11 +24,24 @@ class WorkLoopNode(NodeBase):
         self._busy = False
         self._dirty = False
 
+    def _connect(self, config: Any) -> None:
+        """The network side both clients share, from their typed config: a request
+        tracker (timeouts, reconnect backoff after a ConnectionReset) and cluster
+        metadata refreshed on a disconnect."""
+        self.config = config
+        self.tracker = RequestTracker(self.rt, config.request_timeout_us, self._event,
+                                      config.reconnect_backoff_us,
+                                      config.reconnect_backoff_max_us)
+        self.metadata = Metadata(self.rt, self.tracker, config.bootstrap_servers,
+                                 config.retry_backoff_us, config.metadata_max_age_us,
+                                 self._kick)
+        self.tracker.on_disconnect = lambda _node: self.metadata.request_update()
+
     def start(self) -> None:
         self._kick()
 
     def on_message(self, src: str, msg: Message) -> None:
-        self._event(lambda: self.tracker.handle(src, msg))  # type: ignore[attr-defined]
+        self._event(lambda: self.tracker.handle(src, msg))
 
     def _event(self, handle: Callable[[], object]) -> None:
         """Run an event's handling with the work loop held off, then run the loop once:

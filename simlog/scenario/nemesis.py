@@ -182,11 +182,10 @@ class Nemesis:
         nodes = self._nodes(op.node)
         for node in nodes:
             self.world.pause(node)
-        rec = self._open(index, "pause", "pause " + ",".join(nodes), nodes,
-                         undo=lambda: [self._resume(n) for n in nodes])
+        self._open(index, "pause", "pause " + ",".join(nodes), nodes,
+                   undo=lambda: [self._resume(n) for n in nodes])
         if op.for_us is not None:
             self.world.call_later(op.for_us, lambda: [self._resume(n) for n in nodes])
-        _ = rec
 
     def _resume(self, node: str) -> None:
         self.world.resume(node)
