@@ -9,7 +9,8 @@ Two sources feed it:
   default linear percentile over µs, reported in ms) of the sends acknowledged in that
   second;
 - figures aggregated from the gauges at each sampled instant (under-replicated and
-  leaderless partition counts, each group's total and largest lag).
+  leaderless partition counts, each group's total and largest lag, and its total per
+  topic).
 
 A derived row's `time_s` is the start of its one-second bucket [time_s, time_s + 1); a
 gauge's is the instant it was sampled. Values are numbers (bools count 1/0; None, a gauge
@@ -46,10 +47,12 @@ class MetricsRecorder:
     Gauge names are free; the analysis reads these when present: partition `leader`
     (broker id or node id "b2"; None or -1 = no leader), `isr_size`, `high_watermark`,
     `log_end_offset`, `under_replicated`; node `bytes_on_disk`, `up`; group `lag` as a
-    mapping partition -> lag (stored as metrics `lag[orders/3]`); cluster
-    `leader_elections` (running total). From these, at each sampled instant, the rows
-    also hold cluster `under_replicated_partitions` and `leaderless_partitions`, and per
-    group `lag_total` and `lag_max` (unless sampled directly).
+    mapping partition -> lag (stored as metrics `lag[orders/3]`; the run loop samples
+    Kafka's lag, log end minus committed, there, and also `position_lag[...]` and
+    `committed_offset[...]`, which are not aggregated); cluster `leader_elections`
+    (running total). From these, at each sampled instant, the rows also hold cluster
+    `under_replicated_partitions` and `leaderless_partitions`, and per group `lag_total`,
+    `lag_max` and per topic `lag_total[orders]` (unless sampled directly).
     """
 
     def __init__(self) -> None:
@@ -110,7 +113,7 @@ class MetricsRecorder:
 def aggregate_gauges(gauges: Mapping[tuple[int, str, str, str], float]) -> dict:
     """Cluster and group figures at each sampled instant, from partition and group gauges:
     how many partitions are under-replicated or leaderless; each group's total and largest
-    lag. Sums of counts and integer lags are exact, so their order does not matter."""
+    lag (`lag[...]` only), and its total per topic. Sums of counts and integer lags are exact, so their order does not matter."""
     out: dict[tuple[int, str, str, str], float] = {}
     for (time_us, kind, entity, metric), value in gauges.items():
         if kind == "partition" and metric in ("under_replicated", "leader"):
@@ -124,6 +127,10 @@ def aggregate_gauges(gauges: Mapping[tuple[int, str, str, str], float]) -> dict:
             total, largest = (time_us, kind, entity, "lag_total"), (time_us, kind, entity, "lag_max")
             out[total] = out.get(total, 0.0) + value
             out[largest] = max(out.get(largest, value), value)
+            topic = metric[4:-1].rpartition("/")[0]
+            if topic:
+                by_topic = (time_us, kind, entity, f"lag_total[{topic}]")
+                out[by_topic] = out.get(by_topic, 0.0) + value
     return out
 
 

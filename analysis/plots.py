@@ -57,8 +57,8 @@ def write_plots(plots_dir: str | Path, metrics: pd.DataFrame,
         "latency.png": Plot("Ack latency (sends acknowledged in each second)", "ms", series(
             cluster, {"ack_latency_p50_ms": "p50", "ack_latency_p99_ms": "p99",
                       "ack_latency_p999_ms": "p999"}), bucketed=True),
-        "consumer_lag.png": Plot("Consumer lag", "records behind", lag_series(metrics),
-                                 integer=True),
+        "consumer_lag.png": Plot("Consumer lag (log end offset - committed offset)",
+                                 "records behind", lag_series(metrics), integer=True),
         "isr_size.png": Plot("ISR size per partition (lines nudged apart)", "replicas in sync",
                              per_entity(metrics, "partition", "isr_size"), integer=True,
                              nudge=True),
@@ -110,7 +110,8 @@ def natural(name: str) -> tuple:
 
 
 def lag_series(metrics: pd.DataFrame) -> dict[str, pd.Series]:
-    """Per group and partition lag (`group partition`), or spread when many."""
+    """Per group and partition lag (`group partition`), or spread when many: Kafka's lag,
+    the `lag[...]` gauges (not `position_lag[...]` nor the `lag_total` aggregates)."""
     rows = metrics[(metrics["kind"] == "group") & metrics["metric"].str.startswith("lag[")]
     rows = rows.assign(series=rows["entity"] + " " + rows["metric"].str[4:-1])
     table = rows.pivot_table(index="time_s", columns="series", values="value", aggfunc="last")

@@ -133,6 +133,18 @@ def test_cluster_and_group_figures_are_derived_at_each_instant():
     assert (values[("h", "lag_total")], values[("h", "lag_max")]) == (1, 1)
 
 
+def test_group_lag_totals_per_topic_count_kafka_lag_only():
+    recorder = MetricsRecorder()
+    recorder.sample(1_000_000, "group", "g", lag={"a/0": 4, "a/1": 6, "b.x/0": 7},
+                    position_lag={"a/0": 100}, committed_offset={"a/0": 50})
+    values = recorder.frame().set_index(["entity", "metric"])["value"]
+    assert values[("g", "lag_total[a]")] == 10
+    assert values[("g", "lag_total[b.x]")] == 7
+    assert (values[("g", "lag_total")], values[("g", "lag_max")]) == (17, 7)
+    assert values[("g", "position_lag[a/0]")] == 100
+    assert "position_lag_total" not in set(recorder.frame()["metric"])
+
+
 def test_a_node_id_gauge_is_recorded_as_its_number():
     recorder = MetricsRecorder()
     recorder.sample(0, "partition", "orders/0", leader="b3")
