@@ -24,6 +24,8 @@ from rich.table import Table
 from analysis.history import HistoryFrames, history_frames
 from analysis.metrics import US_PER_S, MetricsRecorder, latency_percentiles_ms
 
+FINAL_LAG_PARTITIONS = 32  # a group's final lag per partition is listed up to this many
+
 
 def build_summary(
     *,
@@ -139,6 +141,30 @@ def max_consumer_lag(recorder: MetricsRecorder) -> int | None:
     """The largest lag any group had on any partition (None: no group lag sampled)."""
     lag = gauge_max(recorder, "group", "lag")
     return None if lag is None else int(lag)
+
+
+def group_lag_figures(recorder: MetricsRecorder,
+                      max_partitions: int = FINAL_LAG_PARTITIONS) -> dict[str, dict[str, Any]]:
+    """Per group, from its `lag[topic/p]` gauges (Kafka's lag: log end minus committed):
+    `final_lag_total`, the sum at the group's last sampled instant; `final_lag`,
+    partition -> lag at that instant (only when the group has at most `max_partitions`
+    partitions); `max_lag_total`, the largest sum at any sampled instant. A lag unknown at
+    an instant (None) counts in neither."""
+    by_group: dict[str, dict[int, dict[str, float]]] = {}
+    for (time_us, entity, metric), value in gauge_values(recorder, "group", "lag").items():
+        if metric != "lag" and not math.isnan(value):
+            by_group.setdefault(entity, {}).setdefault(time_us, {})[metric[4:-1]] = value
+    out: dict[str, dict[str, Any]] = {}
+    for group in sorted(by_group):
+        instants = by_group[group]
+        final = instants[max(instants)]
+        figures: dict[str, Any] = {
+            "final_lag_total": int(sum(final.values())),
+            "max_lag_total": int(max(sum(lags.values()) for lags in instants.values()))}
+        if len(final) <= max_partitions:
+            figures["final_lag"] = {name: int(final[name]) for name in sorted(final)}
+        out[group] = figures
+    return out
 
 
 def leaderless_ms(recorder: MetricsRecorder) -> float:
@@ -287,6 +313,8 @@ def render(summary: Mapping[str, Any], console: Console) -> None:
                   " / ".join(ms_text(latency[label]) for label in ("p50", "p99", "p999")))
     lag = summary["max_consumer_lag"]
     table.add_row("max consumer lag", "no consumers" if lag is None else f"{lag:,}")
+    for name, group in summary.get("groups", {}).items():
+        table.add_row(f"group {escape(name)}", group_text(group))
     table.add_row("leader elections", str(summary["leader_elections"]))
     table.add_row("unavailable (no leader)", ms_text(summary["unavailable_ms"]))
     if summary.get("longest_ack_gap_ms") is not None:
@@ -303,6 +331,20 @@ def render(summary: Mapping[str, Any], console: Console) -> None:
                       escape(f"{fault['label']}{target_text}"))
     table.add_row("trace hash", summary["trace_hash"])
     console.print(table)
+
+
+def group_text(group: Mapping[str, Any]) -> str:
+    """A group's line: rebalances, partition-unowned time, final and largest total lag."""
+    parts = []
+    if "rebalances" in group:
+        parts.append(f"{group['rebalances']} rebalances")
+    if group.get("partition_unowned_ms") is not None:
+        parts.append(f"partitions unowned {ms_text(group['partition_unowned_ms'])}")
+    if group.get("final_lag_total") is not None:
+        parts.append(f"lag at end {group['final_lag_total']:,}")
+    if group.get("max_lag_total") is not None:
+        parts.append(f"max total lag {group['max_lag_total']:,}")
+    return escape(", ".join(parts)) or "-"
 
 
 def ms_text(value: float | None) -> str:

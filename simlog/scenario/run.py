@@ -26,7 +26,7 @@ from typing import Any
 from analysis.history import history_frames
 from analysis.metrics import MetricsRecorder
 from analysis.results import write_results
-from analysis.summary import build_summary
+from analysis.summary import build_summary, group_lag_figures
 from simlog.checks.history import HistoryRecorder
 from simlog.checks.registry import CHECKS, expectation_mismatches, run_checks
 from simlog.client.group_metrics import rebalance_stats
@@ -199,10 +199,7 @@ class Run:
             recorder=self.recorder, lost=int(lost_check.stats.get("lost", 0)),
             sim_seconds=sim_seconds, wall_seconds=wall_seconds, expect=dict(scn.expect),
             faults=faults, leader_changes=state.leader_changes)
-        summary["groups"] = {
-            group: {"rebalances": st.rebalances,
-                    "partition_unowned_ms": round(st.total_unowned_us / 1000, 3)}
-            for group, st in sorted(rebalance_stats(ops).items())}
+        summary["groups"] = group_figures(rebalance_stats(ops), group_lag_figures(self.recorder))
         summary["settle_seconds"] = self.settle_us / 1_000_000
         summary["duration_seconds"] = scn.duration_us / 1_000_000
         mismatches = expectation_mismatches(scn.expect, results)
@@ -211,6 +208,20 @@ class Run:
             write_results(out_dir, summary, op_dicts, events,
                           self.recorder, self.nemesis.intervals(), frames=frames)
         return RunOutcome(summary, out_dir, mismatches, self.world.trace_hash)
+
+
+def group_figures(stats: dict[str, Any], lags: dict[str, dict[str, Any]]
+                  ) -> dict[str, dict[str, Any]]:
+    """summary["groups"]: per group its rebalances and partition-unowned time (from the
+    history) and its Kafka lag at the end and at its largest (`group_lag_figures`)."""
+    out = {}
+    for group in sorted(set(stats) | set(lags)):
+        st = stats.get(group)
+        out[group] = {"rebalances": st.rebalances if st is not None else 0,
+                      "partition_unowned_ms": (round(st.total_unowned_us / 1000, 3)
+                                               if st is not None else 0.0),
+                      **lags.get(group, {})}
+    return out
 
 
 def _op_dict(op: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from analysis.metrics import MetricsRecorder
-from analysis.summary import build_summary, render, summary_json
+from analysis.summary import build_summary, group_lag_figures, render, summary_json
 
 # SCENARIOS.md "Running": the fields summary.json holds at least, with their JSON types.
 CONTRACT_FIELDS = {
@@ -76,6 +76,30 @@ def test_gauge_figures_lag_elections_and_leaderless_time():
     assert summary["latency_ms"] == {"p50": None, "p99": None, "p999": None}
     assert summary["throughput_msgs_per_s"] == 0.0
     assert summary["expected_ok"] is True  # no checks: nothing unexpected
+
+
+def test_max_consumer_lag_is_kafka_lag_not_position_lag():
+    recorder = MetricsRecorder()
+    recorder.sample(0, "group", "g", lag={"a/0": 5}, position_lag={"a/0": 90},
+                    committed_offset={"a/0": 1000})
+    summary = build_summary(scenario="s", seed=0, trace_hash="h", checks={}, history=[],
+                            recorder=recorder, lost=0, sim_seconds=1.0, wall_seconds=1.0)
+    assert summary["max_consumer_lag"] == 5
+
+
+def test_group_lag_figures_final_and_largest_total():
+    recorder = MetricsRecorder()
+    for second, lags in enumerate([{"a/0": 3, "a/1": 4}, {"a/0": 9, "a/1": None},
+                                   {"a/0": 2, "a/1": 8}, {"a/0": 1, "a/1": 0}]):
+        recorder.sample(second * 1_000_000, "group", "g", lag=lags,
+                        position_lag={"a/0": 50})
+    recorder.sample(1_500_000, "group", "h", lag={"a/0": 6})
+    figures = group_lag_figures(recorder)
+    assert figures == {
+        "g": {"final_lag_total": 1, "max_lag_total": 10, "final_lag": {"a/0": 1, "a/1": 0}},
+        "h": {"final_lag_total": 6, "max_lag_total": 6, "final_lag": {"a/0": 6}}}
+    assert "final_lag" not in group_lag_figures(recorder, max_partitions=1)["g"]
+    assert group_lag_figures(MetricsRecorder()) == {}
 
 
 def test_leader_changes_give_exact_leaderless_time_and_elections():
@@ -164,6 +188,14 @@ def test_render_shows_checks_in_colour_and_the_figures(run):
                  f"{summary['produced']:,} / {summary['acked']:,} / {summary['failed']:,}",
                  "unavailable", "isolate leader(orders/0)", f"{summary['latency_ms']['p99']:,.3f}"):
         assert text in plain, text
+    console = Console(record=True, width=140, force_terminal=True, color_system="standard")
+    render({**summary, "groups": {"analytics": {
+        "rebalances": 3, "partition_unowned_ms": 1500.0, "final_lag_total": 74,
+        "max_lag_total": 1599}}}, console)
+    plain = console.export_text()
+    assert "group analytics" in plain
+    assert "3 rebalances, partitions unowned 1,500.000 ms, lag at end 74, max total lag 1,599" \
+        in plain
     console = Console(record=True, width=140, force_terminal=True, color_system="standard")
     render(summary, console)
     styled = console.export_text(styles=True)
