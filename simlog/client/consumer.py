@@ -238,6 +238,8 @@ class Consumer(WorkLoopNode):
             if budget <= 0:
                 break
             s = self.subscriptions.get(tp)
+            if s is not None and s.paused:
+                continue  # kept buffered; handed out after resume (Kafka's pause)
             buf = self.fetcher.buffers[tp]
             if s is None or s.position is None or s.position.offset != buf.fetch_offset \
                     or s.state != FETCHING:

@@ -29,6 +29,14 @@ Rebalance flow (AbstractCoordinator / ConsumerCoordinator):
   the member by then, so keeping them could mean two owners.
 - heartbeats continue while a join is pending; an answer (even REBALANCE_IN_PROGRESS)
   proves the session alive.
+- once the application polls (KafkaConsumer.poll), the group's work that Kafka does
+  inside poll waits for a poll: a rejoin (with eager's revocation and the pre-join
+  commit), applying a SyncGroup's assignment (the rebalance listener runs in poll),
+  KIP-429's second-round rejoin and auto commits. Heartbeats do not wait (Kafka's
+  background heartbeat thread). So an application busy with the records of its last poll
+  holds up a rebalance until it polls again: eager's stop-the-world waits for the slowest
+  member, while cooperative members keep their partitions meanwhile. A client that never
+  polls (tests driving the coordinator alone) acts at once.
 - static membership (group.instance.id): no LeaveGroup on close; FENCED_INSTANCE_ID
   stops the member for good (another instance with the same id took over).
 
@@ -218,6 +226,8 @@ class ConsumerCoordinator:
         self._lookups: list[_OffsetLookup] = []
         self._members_iid: dict[str, str | None] = {}
         self._last_poll_us: int | None = None
+        self._in_poll = False
+        self._pending_assignment: tuple[int, list[TopicPartition]] | None = None
         self._left_for_poll_timeout = False
         self._rotation = 0
         self._waker = Waker(self.rt, self.run)
@@ -245,6 +255,7 @@ class ConsumerCoordinator:
     def close(self, on_done: Callable[[], None] | None = None) -> None:
         """Kafka's close: commit (auto-commit on), revoke, LeaveGroup (dynamic members)."""
         def leave(_outcome: str = OK, _err: Errors = Errors.NONE) -> None:
+            self._pending_assignment = None
             self._revoke(list(self.assignment), "close")
             if self.coordinator is not None and self.member_id \
                     and self.config.group_instance_id is None:
@@ -296,7 +307,10 @@ class ConsumerCoordinator:
             self._arm(deadlines)
             return
         self._serve_lookups(now, deadlines)
-        if self.rejoin_needed and self.state in (UNJOINED, STABLE):
+        in_poll = self._polling_now()
+        if self._pending_assignment is not None and in_poll:
+            self._apply_assignment()
+        if self.rejoin_needed and self.state in (UNJOINED, STABLE) and in_poll:
             if now < self._backoff_until_us:
                 deadlines.append(self._backoff_until_us)
             else:
@@ -313,7 +327,7 @@ class ConsumerCoordinator:
                 self._send_heartbeat()
                 due = now + self.config.heartbeat_interval_us
             deadlines.append(due)
-        if self.state == STABLE and self.config.enable_auto_commit:
+        if self.state == STABLE and self.config.enable_auto_commit and in_poll:
             if now >= self._next_auto_commit_us:
                 self._next_auto_commit_us = now + self.config.auto_commit_interval_us
                 self._auto_commit()
@@ -367,13 +381,24 @@ class ConsumerCoordinator:
             self._coordinator_unknown(disconnect=True)
 
     def poll_called(self) -> None:
-        """The application polled (KafkaConsumer.poll): resets max.poll.interval.ms, and
-        a member that left for being too slow rejoins."""
+        """The application polled (KafkaConsumer.poll): resets max.poll.interval.ms, a
+        member that left for being too slow rejoins, and the group work that waits for
+        a poll (rejoin, a received assignment, auto commit) runs until poll_returned."""
         self._last_poll_us = self.rt.now()
+        self._in_poll = True
         if self._left_for_poll_timeout:
             self._left_for_poll_timeout = False
             self.rejoin_needed = True
-            self.run()
+        self.run()
+
+    def poll_returned(self) -> None:
+        """Poll handed its records to the application, which works on them now."""
+        self._in_poll = False
+
+    def _polling_now(self) -> bool:
+        """Whether poll-bound work may run now: inside a poll, or for a client that
+        never polls at all."""
+        return self._in_poll or self._last_poll_us is None
 
     def _check_poll_interval(self, now: int, deadlines: list[int]) -> bool:
         """Kafka's poll timeout: a member whose application has not polled for
@@ -388,6 +413,7 @@ class ConsumerCoordinator:
             deadlines.append(due)
             return False
         self.rt.emit("group_poll_timeout", group=self.config.group_id, member=self.member_id)
+        self._pending_assignment = None
         self._revoke(list(self.assignment), "poll timeout")
         if self.coordinator is not None and self.member_id \
                 and self.config.group_instance_id is None:  # static: the session ends it
@@ -440,6 +466,10 @@ class ConsumerCoordinator:
             self._join_prepared = True
             if self.config.enable_auto_commit and self.generation >= 0 and self.assignment:
                 self.state = PREPARING
+                if self.protocol != COOPERATIVE:
+                    # Kafka's "pending revocation": nothing more is handed out from
+                    # partitions about to go, so the commit covers all that was
+                    self.consumer.pause(self.assignment)
                 self.commit(on_done=lambda _o, _e: self._after_prepare_commit())
                 return
             self._revoke_for_join()
@@ -589,6 +619,20 @@ class ConsumerCoordinator:
             new = []
         self.state = STABLE
         self.stats.rebalances += 1
+        if self._pending_assignment is not None:
+            self._apply_assignment()
+        self._pending_assignment = (self.generation, sorted(new))
+        if self._polling_now():
+            self._apply_assignment()
+        self._after()
+
+    def _apply_assignment(self) -> None:
+        """ConsumerCoordinator.onJoinComplete: take the assignment a SyncGroup brought
+        (inside poll): revoke what is no longer ours (cooperative: then rejoin for
+        KIP-429's second round), assign, tell the listener."""
+        assert self._pending_assignment is not None
+        generation, new = self._pending_assignment
+        self._pending_assignment = None
         revoked = sorted(set(self.assignment) - set(new))
         if revoked:
             self._revoke(revoked, "rebalance")
@@ -599,11 +643,11 @@ class ConsumerCoordinator:
         self.consumer.assign(self.assignment)
         self._next_auto_commit_us = self.rt.now() + self.config.auto_commit_interval_us
         self.rt.emit("group_assigned", group=self.config.group_id, member=self.member_id,
-                     generation=self.generation,
+                     generation=generation,
                      partitions=[f"{t}/{p}" for t, p in self.assignment])
         if self.listener.on_assign is not None:
-            self.listener.on_assign(self.generation, list(self.assignment))
-        self._after()
+            self.listener.on_assign(generation, list(self.assignment))
+        self.consumer._kick()
 
     def _revoke(self, tps: list[TopicPartition], reason: str) -> None:
         if not tps:
@@ -620,6 +664,7 @@ class ConsumerCoordinator:
             self.listener.on_revoke(sorted(tps), reason)
 
     def _lose_partitions(self, why: str) -> None:
+        self._pending_assignment = None  # fenced or expired: that assignment is void
         if self.assignment:
             self.stats.lost += 1
             self._revoke(list(self.assignment), "lost")
@@ -636,6 +681,7 @@ class ConsumerCoordinator:
             self.state = UNJOINED
 
     def _fail(self, err: Errors) -> None:
+        self._pending_assignment = None
         self._revoke(list(self.assignment), "fenced")
         self.state = FAILED
         self.rt.emit("group_member_failed", group=self.config.group_id, member=self.member_id,
@@ -825,6 +871,7 @@ class GroupConsumer(Consumer):
             kept = [r for r in result.records if (r.topic, r.partition) in owned]
             if len(kept) != len(result.records):
                 result = PollResult(kept, result.errors)
+            self.group.poll_returned()
             on_result(result)
 
         super().poll(deliver, timeout_us)

@@ -73,6 +73,13 @@ class ConsumerGroup:
     start_us: int
     stop_us: int | None
     config: KafkaConfig           # consumer level
+    processing_per_record_us: int = 0   # application time per record polled
+    processing_per_poll_us: int = 0     # and per poll
+    static: bool = False          # members use their id as group.instance.id
+
+    def processing_us(self, records: int) -> int:
+        """How long the application works on one poll's records before polling again."""
+        return self.processing_per_poll_us + records * self.processing_per_record_us
 
 
 @dataclass(frozen=True, slots=True)

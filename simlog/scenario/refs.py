@@ -218,8 +218,16 @@ def _consumers(spec: ScenarioSpec, world: _World) -> list[ConsumerGroup]:
         for j, topic in enumerate(g.topics):
             _topic_ref(topic, world, (*path, "topics", j))
         _window(g.start, g.stop, spec.duration, path)
+        if "group.instance.id" in g.config and len(g.member_ids) > 1:
+            raise _Fail((*path, "config", "group.instance.id"),
+                        "group.instance.id must differ between members (one id, "
+                        f"{len(g.member_ids)} members would fence each other); use "
+                        "`static: true` to give each member its own (its member id)")
         cfg = _config(kc.CONSUMER, g.config, (*path, "config"))
-        out.append(ConsumerGroup(g.group, g.member_ids, tuple(g.topics), g.start, g.stop, cfg))
+        out.append(ConsumerGroup(g.group, g.member_ids, tuple(g.topics), g.start, g.stop, cfg,
+                                 processing_per_record_us=g.processing.per_record,
+                                 processing_per_poll_us=g.processing.per_poll,
+                                 static=g.static))
     return out
 
 

@@ -180,12 +180,29 @@ class ProducerSpec(Spec):
         return self
 
 
+class Processing(Spec):
+    """How long the application takes with what a poll returned, before it polls again:
+    `per_record` for each record plus `per_poll` for each poll (an empty one too).
+    `processing: 20ms` is `{per_record: 20ms}`. The group's heartbeats go on meanwhile
+    (Kafka's background heartbeat thread); rebalances wait for the next poll."""
+
+    per_record: TimeUs = 0
+    per_poll: TimeUs = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return value if isinstance(value, dict) else {"per_record": value}
+
+
 class ConsumerSpec(Spec):
     group: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$")]
     members: int = Field(1, ge=1, le=1000)
     topics: list[str] = Field(min_length=1)
     start: TimeUs = 0
     stop: TimeUs | None = None
+    processing: Processing = Processing()
+    static: bool = False          # KIP-345: each member's group.instance.id is its id
     config: KafkaSettings = Field(default_factory=dict)
 
     @property

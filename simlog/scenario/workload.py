@@ -9,7 +9,10 @@ an `invoke` when the workload hands the record to the client and exactly one com
 Consumers: each group's members join the group (the coordinator on the broker leading the
 group's `__consumer_offsets` partition), poll what they are assigned, and commit as
 their config says (auto commit by default, as Kafka); the history gets the group's
-`assign`, `revoke` and `commit` ops.
+`assign`, `revoke` and `commit` ops. After each poll a member's application works on the
+records for the group's `processing` time (per record, per poll) before it polls again;
+rebalances and auto commits happen only inside poll, as in Kafka's consumer, so a busy
+member delays them. With `static: true` each member's `group.instance.id` is its id.
 
 All chance comes from the world's seeded streams (`workload` per client), so the same
 scenario and seed send the same keys and values.
@@ -224,7 +227,8 @@ class ConsumerDriver:
         settings = {"auto.offset.reset": "earliest", **explicit(spec.config),
                     "bootstrap.servers": bootstrap, "group.id": spec.group}
         for member in spec.members:
-            cluster.consumer_factories[member] = self._factory(member, settings)
+            own = {**settings, "group.instance.id": member} if spec.static else settings
+            cluster.consumer_factories[member] = self._factory(member, own)
 
     def _factory(self, member: str, settings: dict[str, Any]) -> Callable[[Any], Any]:
         def make(rt: Any) -> GroupConsumer:
@@ -308,7 +312,10 @@ class ConsumerDriver:
             if result.errors:
                 value["errors"] = [f"{t}/{p}: {msg}" for (t, p), msg in result.errors]
             self.history.ok(self.cluster.rel_us(), member, "poll", value)
-            self.world.call_later(0, lambda: self._poll(member))
+            # the application works on what it got, then polls again (heartbeats go on
+            # meanwhile; a rebalance waits for that next poll, as in Kafka)
+            busy_us = self.spec.processing_us(len(records))
+            self.world.call_later(busy_us, lambda: self._poll(member))
 
         def poll(c: Any) -> None:
             if isinstance(c, GroupConsumer):

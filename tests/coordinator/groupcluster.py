@@ -103,6 +103,8 @@ class GroupCluster:
         self.generations: dict[str, list[tuple[int, int, list[str]]]] = {}
         self.incarnations: dict[str, int] = {}
         self.open_commits: dict[str, dict[int, dict[str, Any]]] = {}
+        # application time per polled record, per member (default 0: polls back to back)
+        self.processing_us: dict[str, int] = {}
         pcfg = {"bootstrap.servers": "b1,b2,b3", "acks": "all", "linger.ms": 0}
         self.w.add_node("p1", lambda rt: Producer(rt, pcfg))
         self.w.run_for(S // 2)
@@ -206,7 +208,8 @@ class GroupCluster:
             records = [{"topic": r.topic, "partition": r.partition, "offset": r.offset,
                         "id": (r.header("id") or b"").decode()} for r in result.records]
             self.history.ok(self.now, name, "poll", {"records": records})
-            self.w.call_later(0, lambda: self._poll(name))
+            busy_us = self.processing_us.get(name, 0) * len(records)
+            self.w.call_later(busy_us, lambda: self._poll(name))
 
         def poll(c: Any) -> None:
             if isinstance(c, GroupConsumer):

@@ -24,3 +24,19 @@ def test_scenario_meets_its_expectation(path: Path) -> None:
     failing = {name: outcome.summary["checks"][name]
                for name in outcome.mismatches if name in outcome.summary["checks"]}
     assert outcome.mismatches == [], failing
+
+
+def _unowned_ms(name: str) -> tuple[float, int]:
+    outcome = run_scenario(load(Path(LIBRARY[0]).with_name(f"{name}.yaml")))
+    assert outcome.mismatches == []
+    group = outcome.summary["groups"]["analytics"]
+    return group["partition_unowned_ms"], group["rebalances"]
+
+
+def test_cooperative_rebalancing_leaves_partitions_unowned_for_less_time_than_eager() -> None:
+    """Issue 7: the same scale-out (3 -> 6 members of a lagging group) and member crash,
+    eager vs cooperative-sticky; cooperative revokes only what moves."""
+    eager_ms, eager_rebalances = _unowned_ms("consumer_rebalance")
+    coop_ms, coop_rebalances = _unowned_ms("consumer_rebalance_cooperative")
+    assert coop_ms < eager_ms
+    assert coop_rebalances > eager_rebalances  # KIP-429's second rounds

@@ -185,6 +185,19 @@ def test_bad_input_is_one_exact_line(old, new, message):
      "partition, pause, random, reassign, restart, resume, slow_disk), found none"),
     ("name: x\nduration: 1s\nfaults:\n  - {at: 0s, crash: b1}\n  - {at: 0s, restart: b9}\n",
      "split_brain.yaml:5: faults[1].restart: unknown node 'b9' (cluster has b1..b3, c1..c3)"),
+    ("name: x\nduration: 1s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
+     "    - {group: g, members: 2, topics: [t], config: {group.instance.id: i1}}\n",
+     "split_brain.yaml:6: workload.consumers[0].config[group.instance.id]: group.instance.id "
+     "must differ between members (one id, 2 members would fence each other); use "
+     "`static: true` to give each member its own (its member id)"),
+    ("name: x\nduration: 1s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
+     "    - {group: g, topics: [t], processing: {per_record: 2ms, per_batch: 1ms}}\n",
+     "split_brain.yaml:6: workload.consumers[0].processing.per_batch: unknown key (expected "
+     "one of per_poll, per_record)"),
+    ("name: x\nduration: 1s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
+     "    - {group: g, topics: [t], processing: fast}\n",
+     "split_brain.yaml:6: workload.consumers[0].processing: expected a duration "
+     "like 800us, 250ms, 10s, 5m, 1h or a number of seconds, found 'fast'"),
     ("name: x\nduration: 1s\nchecks: [{available: {max_unavailable: soon}}]\n",
      "split_brain.yaml:3: checks[0].available.max_unavailable: expected a duration like "
      "800us, 250ms, 10s, 5m, 1h or a number of seconds, found 'soon'"),
@@ -235,3 +248,16 @@ def test_a_member_that_joins_can_be_named_by_later_faults():
             "  - {at: 3s, client: {crash: h-1}}\n")
     assert error_of(text) == ("split_brain.yaml:10: faults[2].client.crash: unknown client "
                               "'h-1' (cluster has b1..b3, c1..c3; clients g-1..g-3) (did you mean 'g-1'?)")
+
+
+def test_consumer_processing_time_and_static_membership():
+    text = BASE.replace("      members: 3\n", "      members: 3\n      processing: 20ms\n"
+                        "      static: true\n", 1)
+    g = loads(text, "x.yaml").consumers[0]
+    assert (g.processing_per_record_us, g.processing_per_poll_us, g.static) == (20_000, 0, True)
+    assert g.processing_us(50) == 1_000_000
+    text = BASE.replace("      members: 3\n", "      members: 3\n"
+                        "      processing: {per_record: 1ms, per_poll: 5ms}\n", 1)
+    g = loads(text, "x.yaml").consumers[0]
+    assert (g.processing_us(0), g.processing_us(10), g.static) == (5_000, 15_000, False)
+    assert loads(BASE, "x.yaml").consumers[0].processing_us(100) == 0
