@@ -25,6 +25,10 @@ class AvailableParams(NoParams):
     max_unavailable_us: TimeUs = Field(30_000_000, ge=0, alias="max_unavailable")
 
 
+class RebalancesParams(NoParams):
+    max_rebalances: int = Field(1, ge=0, alias="max")
+
+
 @dataclass(frozen=True, slots=True)
 class CheckDef:
     name: str
@@ -57,6 +61,9 @@ CHECKS: Mapping[str, CheckDef] = {c.name: c for c in [
          "backwards"),
     _def("consumed_all", "consumers", "after settling, some group has not consumed every "
          "acknowledged write"),
+    _def("rebalances", "rebalances", "a consumer group went through more than `max` "
+         "rebalances (generations handing out an assignment; the first counts)",
+         RebalancesParams),
     _def("available", "availability", "a partition had no leader, or no write succeeded, for "
          "longer than max_unavailable", AvailableParams),
 ]}

@@ -75,11 +75,14 @@ class ConsumerGroup:
     config: KafkaConfig           # consumer level
     processing_per_record_us: int = 0   # application time per record polled
     processing_per_poll_us: int = 0     # and per poll
+    processing_jitter: float = 0.0      # each poll's time x uniform(1 - j, 1 + j)
     static: bool = False          # members use their id as group.instance.id
 
-    def processing_us(self, records: int) -> int:
-        """How long the application works on one poll's records before polling again."""
-        return self.processing_per_poll_us + records * self.processing_per_record_us
+    def processing_us(self, records: int, draw: float = 0.5) -> int:
+        """How long the application works on one poll's records before polling again;
+        `draw` in [0, 1) picks the jitter factor (0.5: none)."""
+        base = self.processing_per_poll_us + records * self.processing_per_record_us
+        return round(base * (1.0 + self.processing_jitter * (2.0 * draw - 1.0)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -227,6 +227,7 @@ def _consumers(spec: ScenarioSpec, world: _World) -> list[ConsumerGroup]:
         out.append(ConsumerGroup(g.group, g.member_ids, tuple(g.topics), g.start, g.stop, cfg,
                                  processing_per_record_us=g.processing.per_record,
                                  processing_per_poll_us=g.processing.per_poll,
+                                 processing_jitter=g.processing.jitter,
                                  static=g.static))
     return out
 

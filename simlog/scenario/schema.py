@@ -182,12 +182,14 @@ class ProducerSpec(Spec):
 
 class Processing(Spec):
     """How long the application takes with what a poll returned, before it polls again:
-    `per_record` for each record plus `per_poll` for each poll (an empty one too).
+    `per_record` for each record plus `per_poll` for each poll (an empty one too), times
+    a factor drawn per poll uniformly from [1 - jitter, 1 + jitter] (seeded; 0: exact).
     `processing: 20ms` is `{per_record: 20ms}`. The group's heartbeats go on meanwhile
     (Kafka's background heartbeat thread); rebalances wait for the next poll."""
 
     per_record: TimeUs = 0
     per_poll: TimeUs = 0
+    jitter: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
 
     @model_validator(mode="before")
     @classmethod

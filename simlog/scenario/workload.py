@@ -218,6 +218,7 @@ class ConsumerDriver:
         self.stop_us = min(spec.stop_us if spec.stop_us is not None else end_us, end_us)
         self.polling: set[str] = set()
         self.commits: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in spec.members}
+        self.rngs = {m: self.world.rng_for("workload", m) for m in spec.members}
         self.stopped = False
         self.draining = False
         bootstrap = ",".join(cluster.scenario.cluster.brokers)
@@ -314,7 +315,8 @@ class ConsumerDriver:
             self.history.ok(self.cluster.rel_us(), member, "poll", value)
             # the application works on what it got, then polls again (heartbeats go on
             # meanwhile; a rebalance waits for that next poll, as in Kafka)
-            busy_us = self.spec.processing_us(len(records))
+            jitter = self.rngs[member].random() if self.spec.processing_jitter else 0.5
+            busy_us = self.spec.processing_us(len(records), jitter)
             self.world.call_later(busy_us, lambda: self._poll(member))
 
         def poll(c: Any) -> None:

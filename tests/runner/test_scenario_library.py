@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simlog.scenario.load import load
+from simlog.scenario.load import load, loads
 from simlog.scenario.run import run_scenario
 
 LIBRARY = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.yaml"))
@@ -40,3 +40,18 @@ def test_cooperative_rebalancing_leaves_partitions_unowned_for_less_time_than_ea
     coop_ms, coop_rebalances = _unowned_ms("consumer_rebalance_cooperative")
     assert coop_ms < eager_ms
     assert coop_rebalances > eager_rebalances  # KIP-429's second rounds
+
+
+def test_static_member_bounce_within_the_session_causes_no_rebalance() -> None:
+    """Issue 7 / KIP-345: static_membership.yaml bounces a static member inside
+    session.timeout.ms: one generation only; the same file with dynamic members
+    rebalances for the bounce."""
+    path = LIBRARY[0].with_name("static_membership.yaml")
+    outcome = run_scenario(load(path))
+    assert outcome.mismatches == []
+    assert outcome.summary["groups"]["analytics"]["rebalances"] == 1
+    dynamic = path.read_text().replace("static: true", "static: false")
+    assert dynamic != path.read_text()
+    outcome = run_scenario(loads(dynamic, str(path)))
+    assert outcome.mismatches == ["rebalances"]
+    assert outcome.summary["groups"]["analytics"]["rebalances"] >= 2

@@ -193,7 +193,7 @@ def test_bad_input_is_one_exact_line(old, new, message):
     ("name: x\nduration: 1s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
      "    - {group: g, topics: [t], processing: {per_record: 2ms, per_batch: 1ms}}\n",
      "split_brain.yaml:6: workload.consumers[0].processing.per_batch: unknown key (expected "
-     "one of per_poll, per_record)"),
+     "one of jitter, per_poll, per_record)"),
     ("name: x\nduration: 1s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
      "    - {group: g, topics: [t], processing: fast}\n",
      "split_brain.yaml:6: workload.consumers[0].processing: expected a duration "
@@ -261,3 +261,8 @@ def test_consumer_processing_time_and_static_membership():
     g = loads(text, "x.yaml").consumers[0]
     assert (g.processing_us(0), g.processing_us(10), g.static) == (5_000, 15_000, False)
     assert loads(BASE, "x.yaml").consumers[0].processing_us(100) == 0
+    text = BASE.replace("      members: 3\n", "      members: 3\n"
+                        "      processing: {per_record: 10ms, jitter: 0.5}\n", 1)
+    g = loads(text, "x.yaml").consumers[0]
+    assert g.processing_jitter == 0.5
+    assert [g.processing_us(10, d) for d in (0.0, 0.5, 0.75)] == [50_000, 100_000, 125_000]
