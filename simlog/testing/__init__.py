@@ -9,8 +9,8 @@
     def test_my_cluster_survives_faults(raw):
         check_property(raw)
 
-Strategies (`simlog.testing.strategies`): `schedules`, `scenarios`, `to_yaml`, `as_raw`,
-`write_scenario`, `keep_on_failure`, and the kind lists `FAULT_KINDS`, `RUNNABLE_KINDS`,
+Strategies (`simlog.testing.strategies`): `schedules`, `scenarios`, `merge_schedules`,
+`to_yaml`, `as_raw`, `write_scenario`, `keep_on_failure`, and the kind lists `FAULT_KINDS`, `RUNNABLE_KINDS`,
 `SAFE_KINDS`. Running (`simlog.testing.property`): `run_property`, `assert_expected`,
 `check_property`, `failures_dir`. Hypothesis profiles for CI (`simlog.testing.profiles`):
 `register_profiles`. Builders for hand-written histories and final states
@@ -28,6 +28,7 @@ _EXPORTS = {
     "FAULT_KINDS": "strategies", "RUNNABLE_KINDS": "strategies", "SAFE_KINDS": "strategies",
     "schedules": "strategies", "scenarios": "strategies", "to_yaml": "strategies",
     "as_raw": "strategies", "write_scenario": "strategies", "keep_on_failure": "strategies",
+    "merge_schedules": "strategies",
     "run_property": "property", "assert_expected": "property", "check_property": "property",
     "failures_dir": "property", "DEFAULT_FAILURES_DIR": "property",
     "register_profiles": "profiles",

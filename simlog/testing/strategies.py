@@ -54,6 +54,7 @@ SAFE_KINDS = ("clock", "crash", "cut", "heal", "isolate", "link", "partition", "
               "restart", "resume", "slow_disk")
 _TICK_US = 100_000  # fault times on a 100 ms grid: readable files, enough variety
 _NODE_SCOPES = ("all", "brokers", "controllers", "servers")
+_CLIENT_SCOPES = ("all", "members", "producers")
 
 
 class _World:
@@ -61,7 +62,8 @@ class _World:
 
     def __init__(self, brokers: int, controllers: int, topics: Mapping[str, int],
                  producers: Sequence[str], members: Sequence[str],
-                 nodes: str | Sequence[str] = "all") -> None:
+                 nodes: str | Sequence[str] = "all",
+                 clients: str | Sequence[str] = "all") -> None:
         self.brokers = [f"b{i}" for i in range(1, brokers + 1)]
         self.controllers = [f"c{i}" for i in range(1, controllers + 1)]
         self.topics = dict(topics)
@@ -71,6 +73,31 @@ class _World:
         if isinstance(self.nodes, str) and self.nodes not in _NODE_SCOPES:
             raise ValueError(f"unknown nodes scope {nodes!r} (expected one of "
                              f"{', '.join(_NODE_SCOPES)} or a list of node ids)")
+        if isinstance(clients, str):
+            if clients not in _CLIENT_SCOPES:
+                raise ValueError(f"unknown clients scope {clients!r} (expected one of "
+                                 f"{', '.join(_CLIENT_SCOPES)} or a list of client ids)")
+            self.client_pool = {"all": self.clients, "members": list(self.members),
+                                "producers": list(self.producers)}[clients]
+        else:
+            self.client_pool = [c for c in clients if c in self.clients]
+        # clients down at the current point of the schedule: id -> (the action that took
+        # it down, crash or leave; the tick its drawn restart / join fires, or None)
+        self.down: dict[str, tuple[str, int | None]] = {}
+
+    def client_actions(self, client: str, tick: int) -> list[str]:
+        """The `client` actions that make sense on `client` at `tick`: crash / leave a
+        running one, restart a crashed one, join one that left; none while a drawn
+        restart / join is still to come."""
+        state = self.down.get(client)
+        if state is None or (state[1] is not None and state[1] <= tick):
+            return ["crash", "leave"]
+        if state[1] is not None:
+            return []
+        return ["restart"] if state[0] == "crash" else ["join"]
+
+    def actionable_clients(self, tick: int) -> list[str]:
+        return [c for c in self.client_pool if self.client_actions(c, tick)]
 
     @property
     def clients(self) -> list[str]:
@@ -202,8 +229,9 @@ def _op(draw: st.DrawFn, kind: str, world: _World, at_us: int, duration_us: int,
         world.topics[topic] += draw(st.integers(1, 4))
         return {"topic": topic, "count": world.topics[topic]}
     if kind == "client":
-        action = draw(st.sampled_from(["crash", "restart", "leave", "join"]))
-        return {action: draw(st.sampled_from(world.clients))}
+        tick = at_us // _TICK_US
+        client = draw(st.sampled_from(world.actionable_clients(tick)))
+        return {draw(st.sampled_from(world.client_actions(client, tick))): client}
     if kind == "random":
         kinds = draw(st.lists(st.sampled_from(RANDOM_KINDS), min_size=1, max_size=3,
                               unique=True))
@@ -214,11 +242,11 @@ def _op(draw: st.DrawFn, kind: str, world: _World, at_us: int, duration_us: int,
     raise ValueError(f"unknown fault kind {kind!r}")
 
 
-def _usable(kind: str, world: _World, link_ops: list) -> bool:
+def _usable(kind: str, world: _World, link_ops: list, tick: int = 0) -> bool:
     if kind in ("corrupt", "reassign", "add_partitions"):
         return bool(world.topics)
     if kind == "client":
-        return bool(world.clients)
+        return bool(world.actionable_clients(tick))
     if kind in ("slow_disk", "disk_full"):
         return bool(world.disk_nodes)
     if kind == "add_broker":
@@ -254,8 +282,38 @@ def _undo(kind: str, value: Any, world: _World) -> Any | None:
     if kind == "client":
         action, client = next(iter(value.items()))
         if action in ("crash", "leave"):
-            return {"client": {"restart": client}}
+            return {"client": {"restart" if action == "crash" else "join": client}}
     return None
+
+
+def _clients_named(sel: Any, world: _World) -> list[str]:
+    """Clients a crash / restart selector certainly names (literal ids, `clients`,
+    `all`); dynamic selectors (`random(...)`, `leader(...)`) never pick clients."""
+    if isinstance(sel, dict):
+        sel = sel.get("node")
+    if isinstance(sel, list):
+        return [c for item in sel for c in _clients_named(item, world)]
+    if sel in ("all", "clients"):
+        return list(world.clients)
+    return [sel] if sel in world.clients else []
+
+
+def _track_clients(kind: str, value: Any, world: _World, tick: int,
+                   back: int | None) -> None:
+    """Keep the clients' up / down state in step with a drawn fault and its undo tick."""
+    if kind == "client":
+        action, client = next(iter(value.items()))
+        if action in ("crash", "leave"):
+            world.down[client] = (action, back)
+        else:
+            world.down.pop(client, None)
+    elif kind == "crash":
+        for client in _clients_named(value, world):
+            if world.client_actions(client, tick)[:1] == ["crash"]:
+                world.down[client] = ("crash", back)
+    elif kind == "restart":
+        for client in _clients_named(value, world):
+            world.down.pop(client, None)
 
 
 _TIMED = ("link", "slow_disk", "disk_full")  # undone by their own `for`
@@ -280,8 +338,9 @@ def _schedules_impl(draw: st.DrawFn, *, brokers: int, controllers: int,
                     members: Sequence[str], duration_us: int, kinds: Sequence[str] | None,
                     max_faults: int, min_faults: int, nodes: str | Sequence[str],
                     power_loss: bool, undo: bool, start_us: int,
-                    max_hold_us: int | None) -> list[dict[str, Any]]:
-    world = _World(brokers, controllers, topics or {}, producers, members, nodes)
+                    max_hold_us: int | None,
+                    clients: str | Sequence[str] = "all") -> list[dict[str, Any]]:
+    world = _World(brokers, controllers, topics or {}, producers, members, nodes, clients)
     allowed = sorted(kinds) if kinds is not None else list(FAULT_KINDS)
     unknown = sorted(set(allowed) - set(FAULT_KINDS))
     if unknown:
@@ -296,7 +355,7 @@ def _schedules_impl(draw: st.DrawFn, *, brokers: int, controllers: int,
     link_ops: list[tuple[str, Any]] = []
     for tick in ticks:
         at_us = tick * _TICK_US
-        usable = [k for k in allowed if _usable(k, world, link_ops)]
+        usable = [k for k in allowed if _usable(k, world, link_ops, tick)]
         if not usable:
             break
         kind = draw(st.sampled_from(usable))
@@ -307,11 +366,14 @@ def _schedules_impl(draw: st.DrawFn, *, brokers: int, controllers: int,
             link_ops.append((kind, value))
         events.append((tick, len(events), {"at": format_time_us(at_us), kind: value}))
         ender = _undo(kind, value, world) if undo else None
+        back: int | None = None
         if ender is not None:
             hold = draw(st.one_of(st.none(), st.integers(1, hold_ticks)))
             if hold is not None and tick + hold <= last:
-                events.append((tick + hold, len(events),
-                               {"at": format_time_us((tick + hold) * _TICK_US), **ender}))
+                back = tick + hold
+                events.append((back, len(events),
+                               {"at": format_time_us(back * _TICK_US), **ender}))
+        _track_clients(kind, value, world, tick, back)
     events.sort(key=lambda e: (e[0], e[1]))
     return [e[2] for e in events]
 
@@ -346,6 +408,7 @@ def schedules(*, brokers: int | None = None, controllers: int | None = None,
               power_loss: bool = True, undo: bool = False, start: str | int = 0,
               max_hold: str | int | None = None,
               template: Mapping[str, Any] | str | Path | None = None,
+              clients: str | Sequence[str] = "all",
               ) -> st.SearchStrategy[list[dict[str, Any]]]:
     """A valid `faults:` list: dicts `{at: ..., <op>: ...}` in time order.
 
@@ -357,15 +420,22 @@ def schedules(*, brokers: int | None = None, controllers: int | None = None,
       "servers" (brokers and controllers) or a list of node ids.
     - `power_loss`: whether a crash may be `lose_unsynced` (power loss).
     - `undo`: pair each lasting fault with the op that ends it (heal, restart, resume,
-      clock back, or a `for:` on timed ones) after a drawn hold of up to `max_hold`
-      (default: half the duration), or leave it to the end of the run.
+      clock back, or a `for:` on timed ones; a client's crash with its restart, its
+      leave with its join) after a drawn hold of up to `max_hold` (default: half the
+      duration), or leave it to the end of the run.
+    - `clients`: which clients `client` ops name: "all" (default: producers and consumer
+      members), "members", "producers" or a list of ids. Client ops are drawn in a valid
+      sequence: crash or leave of a running client, restart of a crashed one, join of
+      one that left (so a client's first op is never a join, which would make it a late
+      joiner that starts offline).
     - the cluster shape: `brokers`, `controllers`, `topics` {name: partitions},
       `producers`, `members`; or `template` (a raw scenario, YAML text or file) to take
       shape and duration from. With neither, the strategy is *unbound*:
       `scenarios(base=..., schedules=it)` binds it to the base's shape.
     """
     kw = dict(kinds=kinds, max_faults=max_faults, min_faults=min_faults, nodes=nodes,
-              power_loss=power_loss, undo=undo, start=start, max_hold=max_hold)
+              power_loss=power_loss, undo=undo, start=start, max_hold=max_hold,
+              clients=clients)
     if template is not None:
         return _Unbound(kw | {"duration": duration}).bind(as_raw(template))
     if kinds is not None:
@@ -373,6 +443,9 @@ def schedules(*, brokers: int | None = None, controllers: int | None = None,
         if unknown:
             raise ValueError(f"unknown fault kinds {unknown} "
                              f"(known: {', '.join(FAULT_KINDS)})")
+    if isinstance(clients, str) and clients not in _CLIENT_SCOPES:
+        raise ValueError(f"unknown clients scope {clients!r} (expected one of "
+                         f"{', '.join(_CLIENT_SCOPES)} or a list of client ids)")
     unbound = brokers is None and controllers is None and topics is None and not (
         producers or members)
     total_us = duration_us if duration_us is not None else _duration_us(duration, 60_000_000)
@@ -382,7 +455,8 @@ def schedules(*, brokers: int | None = None, controllers: int | None = None,
         producers=producers, members=members, duration_us=total_us, kinds=kinds,
         max_faults=max_faults, min_faults=min_faults, nodes=nodes, power_loss=power_loss,
         undo=undo, start_us=parse_time_us(start),
-        max_hold_us=None if max_hold is None else parse_time_us(max_hold)))()
+        max_hold_us=None if max_hold is None else parse_time_us(max_hold),
+        clients=clients))()
     if unbound:
         setattr(strategy, _UNBOUND_ATTR, _Unbound(kw | {
             "duration": duration if duration_us is None else format_time_us(duration_us)}))
@@ -495,8 +569,9 @@ def _random_scenarios(draw: st.DrawFn, *, max_brokers: int = 5,
 
 
 
-ScheduleArg = (st.SearchStrategy[list[dict[str, Any]]]
-               | Callable[[dict[str, Any]], st.SearchStrategy[list[dict[str, Any]]]] | None)
+_OneSchedule = (st.SearchStrategy[list[dict[str, Any]]]
+                | Callable[[dict[str, Any]], st.SearchStrategy[list[dict[str, Any]]]])
+ScheduleArg = _OneSchedule | Sequence[_OneSchedule] | None
 
 
 def scenarios(base: Mapping[str, Any] | str | Path | None = None,
@@ -510,8 +585,10 @@ def scenarios(base: Mapping[str, Any] | str | Path | None = None,
     scenario as it is (cluster, topics, workload, checks, expect), with a drawn `seed`
     (or the given one) and a drawn `faults:` list that *replaces* the base's. The faults
     come from `schedules`: a `schedules(...)` strategy without a cluster shape (bound to
-    the base's shape and duration here), any strategy of fault lists, or a function
-    base -> strategy; by default `schedules(kinds=kinds, max_faults=max_faults)`.
+    the base's shape and duration here), any strategy of fault lists, a function
+    base -> strategy, or a list of those (each drawn, then merged in time order: e.g.
+    broker faults and member faults with their own `nodes`, kinds and counts); by
+    default `schedules(kinds=kinds, max_faults=max_faults)`.
     `duration` shortens (or sets) the run.
 
     Without `base`: whole random scenarios (cluster shape, topics, workload, configs,
@@ -531,14 +608,12 @@ def scenarios(base: Mapping[str, Any] | str | Path | None = None,
         raw["checks"] = list(checks)
     if schedules is None:
         faults = fault_schedules(template=raw, kinds=kinds, max_faults=max_faults)
-    elif hasattr(schedules, _UNBOUND_ATTR):
-        faults = getattr(schedules, _UNBOUND_ATTR).bind(raw)
-    elif isinstance(schedules, st.SearchStrategy):
-        faults = schedules
-    elif callable(schedules):
-        faults = schedules(copy.deepcopy(raw))
+    elif isinstance(schedules, list | tuple):
+        if not schedules:
+            raise ValueError("schedules= got an empty list")
+        faults = st.tuples(*(_bind(part, raw) for part in schedules)).map(merge_schedules)
     else:
-        raise TypeError(f"schedules= expects a strategy or a function, found {schedules!r}")
+        faults = _bind(schedules, raw)
     if seed is None:
         seeds: st.SearchStrategy[int] = st.integers(0, 2**32 - 1)
     elif isinstance(seed, int):
@@ -555,6 +630,26 @@ def scenarios(base: Mapping[str, Any] | str | Path | None = None,
 
 
 fault_schedules = schedules
+
+
+def _bind(schedules: Any, raw: dict[str, Any]) -> st.SearchStrategy[list[dict[str, Any]]]:
+    """One `schedules=` item as a strategy of fault lists for the base `raw`."""
+    if hasattr(schedules, _UNBOUND_ATTR):
+        return getattr(schedules, _UNBOUND_ATTR).bind(raw)
+    if isinstance(schedules, st.SearchStrategy):
+        return schedules
+    if callable(schedules):
+        return schedules(copy.deepcopy(raw))
+    raise TypeError(f"schedules= expects a strategy, a function or a list of them, found "
+                    f"{schedules!r}")
+
+
+def merge_schedules(parts: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Several fault lists as one, in time order (ties keep the parts' order). Each part
+    stays valid on its own terms; `heal: all` of one part heals the other parts' links
+    too. Parts should not both add brokers or partitions."""
+    merged = [dict(f) for part in parts for f in part]
+    return sorted(merged, key=lambda f: parse_time_us(f["at"]))
 
 
 def _flow(value: Any) -> Any:
