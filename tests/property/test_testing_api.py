@@ -117,6 +117,74 @@ def test_unknown_scope_and_kind_are_refused():
         scenarios(schedules=schedules())
 
 
+# -- client faults and merged schedules ---------------------------------------------------
+
+GROUPS_BASE = Path(__file__).with_name("base_groups.yaml")
+GROUP_MEMBERS = {f"{g}-{i}" for g in ("analytics", "billing") for i in (1, 2, 3)}
+
+
+def _client_ops(faults):
+    return [next(iter(f["client"].items())) for f in faults if "client" in f]
+
+
+@settings(max_examples=60)
+@given(st.booleans().flatmap(lambda undo: scenarios(
+    base=GROUPS_BASE, schedules=schedules(
+        kinds=["client", "crash", "isolate", "restart"], nodes="brokers",
+        clients="members", undo=undo, max_faults=8))))
+def test_client_ops_are_drawn_in_a_valid_order(raw):
+    assert len(loads(to_yaml(raw)).faults) == len(raw["faults"])
+    state: dict[str, str] = {}  # member -> "up" / "crash" / "leave"
+    for action, client in _client_ops(raw["faults"]):
+        assert client in GROUP_MEMBERS  # clients="members": never the producer
+        now = state.get(client, "up")
+        if action in ("crash", "leave"):
+            assert now == "up", (client, action, now)
+            state[client] = action
+        else:  # restart answers a crash, join a leave; a first op is never a join
+            assert now == ("crash" if action == "restart" else "leave"), (client, action)
+            state[client] = "up"
+
+
+@settings(max_examples=40)
+@given(schedules(kinds=["client"], members=["g-1", "g-2"], producers=["p1"], undo=True,
+                 max_faults=5, duration="30s"))
+def test_client_faults_are_undone_by_their_pair(faults):
+    ops = _client_ops(faults)
+    for i, (action, client) in enumerate(ops):
+        later = [a for a, c in ops[i + 1:] if c == client]
+        if action in ("crash", "leave") and later:
+            assert later[0] == {"crash": "restart", "leave": "join"}[action]
+
+
+def test_client_faults_shrink_to_one_crash_of_the_first_member():
+    found = find(schedules(kinds=["client"], members=["g-1", "g-2"], clients="members",
+                           undo=True, start="1s", duration="10s"),
+                 lambda faults: len(faults) > 0,
+                 settings=settings(database=None, max_examples=200))
+    assert found == [{"at": "1s", "client": {"crash": "g-1"}}]
+
+
+@settings(max_examples=40)
+@given(scenarios(base=GROUPS_BASE, schedules=[
+    schedules(kinds=["client"], clients="members", min_faults=1, max_faults=2, undo=True),
+    schedules(kinds=["pause", "isolate"], nodes=["analytics-1", "b1"], min_faults=1,
+              max_faults=2, undo=True)]))
+def test_a_list_of_schedules_is_merged_in_time_order(raw):
+    faults = raw["faults"]
+    times = [parse_time_us(f["at"]) for f in faults]
+    assert times == sorted(times)
+    kinds = {next(k for k in f if k != "at") for f in faults}
+    assert "client" in kinds and kinds & {"pause", "isolate"}
+    assert kinds <= {"client", "pause", "resume", "isolate", "heal"}
+    assert len(loads(to_yaml(raw)).faults) == len(faults)
+
+
+def test_unknown_clients_scope_is_refused():
+    with pytest.raises(ValueError, match="unknown clients scope"):
+        schedules(kinds=["client"], clients="consumers")
+
+
 # -- failures are written as replayable files ------------------------------------------
 
 SHORT = as_raw(BASE) | {"name": "meant-to-miss", "duration": "4s", "seed": 11,
