@@ -15,8 +15,15 @@ A message sent at `depart_us` on link src→dst
    it was sent (incarnation check);
 6. when dropped because the destination's process is down (or was replaced) while
    its machine is up, makes the destination's host send a `runtime.ConnectionReset`
-   back over the reverse link (a TCP RST), once per sender per down-gap; a powered-
-   off machine (crash with power loss, until restart) stays silent.
+   back over the reverse link (a TCP RST: a refused connection), once per connection
+   attempt: messages sent before the last reset on that link (a burst on the same
+   connection) get none; a powered-off machine (crash with power loss, until restart)
+   stays silent.
+7. when a process ends (crash, halt) on a machine that stays up, its kernel closes every
+   connection it had: each peer a message ever travelled to or from gets a
+   `ConnectionReset` at once over the link from it (lost if that link is cut), so a
+   request in flight to it fails as Kafka's clients see a broken connection, not after
+   its timeout; messages that were in flight to it then need no reset of their own.
 
 Cuts are counted per link, so overlapping faults (a partition and an isolation) heal
 independently. Every change of connectivity is logged with its time, so a report can
@@ -75,7 +82,7 @@ class Link:
         "queue",
         "quirky",
         "reorder",
-        "reset_gap",
+        "reset_gen",
         "sent",
         "ser",
         "slow",
@@ -105,7 +112,7 @@ class Link:
         self.cut_count = 0
         self.cut_epoch = 0
         self.degrade_token = 0
-        self.reset_gap = 0  # the destination's last down-gap a reset was sent for
+        self.reset_gen = 0  # messages stamped before it travel on a connection already reset
         # A message is stamped with the link's generation `gen`, bumped whenever the
         # link is cut or the destination boots or stops; stamps[gen] keeps (cut epoch,
         # destination incarnation) at that generation. On arrival one comparison with
@@ -184,13 +191,19 @@ class Link:
         if epoch != self.cut_epoch:
             self.net.drop(time_us, self.src, self.dst, "cut_in_flight", msg)
         else:
-            self.net.dead(self, time_us, incarnation, self.src, msg)
+            self.net.dead(self, time_us, stamp, self.src, msg)
 
     def draw_latency_us(self, rng: random.Random) -> int:
         table = self.table
         if table is None:
             return self.median_us
         return table[rng.getrandbits(QUANTILE_BITS)]
+
+
+def _connected(link: Link) -> bool:
+    """Whether a message ever went onto this link (past a cut or loss at send: a
+    connection was made) or arrived over it."""
+    return bool(link.delivered or link.last_arrival_us)
 
 
 class Network:
@@ -209,6 +222,7 @@ class Network:
         self._trace = trace
         self._now = now
         self.links: dict[Pair, Link] = {}
+        self.links_from: dict[str, list[Link]] = {}  # src -> its links, in creation order
         self._ops: list[tuple[tuple[Any, ...], list[Pair]]] = []  # active cuts, in order
         self.log: list[tuple[int, str, frozenset[Pair]]] = [(0, "start", frozenset())]
         self.dropped: dict[str, int] = {}
@@ -224,6 +238,7 @@ class Network:
             params = _LOOPBACK if src == dst else self.params.for_link(src, dst)
             link = Link(self, src, dst, params, self.hosts[dst], self.hosts[src])
             self.links[(src, dst)] = link
+            self.links_from.setdefault(src, []).append(link)
             self.hosts[dst].in_links.append(link)
         return link
 
@@ -231,24 +246,41 @@ class Network:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
         self._trace((time_us, dst, "drop", src, type(msg).__name__, reason))
 
-    def dead(self, link: Link, time_us: int, stamp: int, src: str, msg: Message) -> None:
-        """A message reached link.dst after the process it was addressed to ended (or
-        while none runs). Dropped; if dst's machine is up, its kernel answers with a
-        `ConnectionReset` back to src over the reverse link, at most once per
-        (src, dst, down-gap of dst). Incarnations alternate: odd = a running process,
-        even = the gap after it, so the gap a message's stamp falls in or ends in is
-        stamp rounded up to even."""
+    def dead(self, link: Link, time_us: int, gen: int, src: str, msg: Message) -> None:
+        """A message (stamped with link generation `gen`) reached link.dst after the
+        process it was addressed to ended (or while none runs). Dropped; if dst's machine
+        is up, its kernel answers with a `ConnectionReset` back to src over the reverse
+        link (a refused connection), unless the message was sent before the last reset
+        on this link: it travelled on the connection that reset already ended (a burst
+        of requests gets one reset; each later attempt gets its own)."""
         self.drop(time_us, src, link.dst, "dead", msg)
         host = link.host
         if host.powered_off or type(msg) is ConnectionReset:
             return  # a machine that is off is silent; a reset never answers a reset
-        gap = stamp + (stamp & 1)
-        if gap <= link.reset_gap:
+        if gen < link.reset_gen:
             return
-        link.reset_gap = gap
+        self._reset(link, time_us, type(msg).__name__)
+
+    def _reset(self, link: Link, time_us: int, why: str) -> None:
+        """link.dst's kernel resets src's connection to it: a ConnectionReset goes back
+        (lost if that link is cut); messages already on their way arrive on the dead
+        connection and get none."""
+        link.bump()
+        link.reset_gen = link.gen
         self.resets += 1
-        self._trace((time_us, link.dst, "reset", src, type(msg).__name__))
-        self.send(link.dst, src, ConnectionReset(peer=link.dst), time_us, host.net_rng)
+        self._trace((time_us, link.dst, "reset", link.src, why))
+        self.send(link.dst, link.src, ConnectionReset(peer=link.dst), time_us,
+                  link.host.net_rng)
+
+    def close_connections(self, node: str, time_us: int) -> None:
+        """The process on `node` ended and its machine is up: reset every connection it
+        had (item 7 of the module docstring), peers in id order."""
+        host = self.hosts[node]
+        peers = {link.src for link in host.in_links if _connected(link) and link.src != node}
+        peers.update(link.dst for link in self.links_from.get(node, ())
+                     if _connected(link) and link.dst != node)
+        for peer in sorted(peers):
+            self._reset(self.link(peer, node), time_us, "close")
 
     # ------------------------------------------------------------------ message path
 

@@ -249,6 +249,8 @@ class NodeHost:
         self.paused = False
         self._drain_due = False
         self.crashes += 1
+        if not self.powered_off:
+            self.world.network.close_connections(self.node_id, self.world.now_us)
 
     def pause(self) -> None:
         if self.node is not None and not self.paused:

@@ -239,14 +239,16 @@ class World:
         self.network.restore(src, dst)
 
     def crash(self, node_id: str, lose_unsynced: bool = False) -> None:
-        """Kill the process. Its machine stays up: a message reaching it gets a
-        `ConnectionReset` back (see network.py). With lose_unsynced, a power loss:
+        """Kill the process. Its machine stays up: its peers' connections are reset
+        and a message reaching it gets a `ConnectionReset` back (see network.py). With
+        lose_unsynced, a power loss:
         the disk loses unsynced bytes and the machine is silent until restart."""
         host = self.hosts[node_id]
         self._fault("crash", node_id, lose_unsynced)
+        if lose_unsynced:
+            host.powered_off = True  # before stop: a machine that is off resets nothing
         host.stop("crash")
         if lose_unsynced:
-            host.powered_off = True
             host.disk.power_loss()
 
     def restart(self, node_id: str) -> Node:
