@@ -187,7 +187,7 @@ class Link:
     def _stale(self, time_us: int, stamp: int, msg: Message) -> None:
         """The stamp is not the accepted one: cut in flight, or the destination's
         process it was addressed to is gone."""
-        epoch, incarnation = self.stamps[stamp]
+        epoch = self.stamps[stamp][0]
         if epoch != self.cut_epoch:
             self.net.drop(time_us, self.src, self.dst, "cut_in_flight", msg)
         else:

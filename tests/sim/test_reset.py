@@ -151,7 +151,6 @@ def test_reset_is_traced_and_deterministic() -> None:
     h1, ev1 = run(7)
     h2, ev2 = run(7)
     assert (h1, ev1) == (h2, ev2)
-    kinds = sorted((e[2], e[1]) for e in ev1)
     # b's exit resets a's and c's connections; their later messages (one a millisecond
     # from each while b is down) are refused, one reset per message sent after the
     # previous reset on its link, and every reset arrives
