@@ -17,7 +17,18 @@ from simlog.testing import run_property
 REGRESSIONS = Path(__file__).with_name("regressions")
 
 # file name -> (reason, owning package)
-KNOWN_BUGS: dict[str, tuple[str, str]] = {}
+KNOWN_BUGS: dict[str, tuple[str, str]] = {
+    "coordinator_isolated_during_first_join.yaml": (
+        "a 200 ms cut silently loses the JoinGroup responses in flight (TCP would "
+        "retransmit them), so members wait 305 s", "simlog.sim (sim world)"),
+    "coordinator_isolated_through_first_join.yaml": (
+        "an isolation of the coordinator silently loses the JoinGroup answers; members wait "
+        "305 s", "simlog.sim (sim world)"),
+    "member_paused_past_its_session.yaml": (
+        "group_exclusive ends a frozen member's ownership only when it runs again, not when "
+        "its session lapsed (false `shared`)",
+        "simlog.checks.consumers + simlog.client.group + simlog.scenario.workload"),
+}
 
 
 def _cases():
