@@ -357,7 +357,7 @@ def _schedules_impl(draw: st.DrawFn, *, brokers: int, controllers: int,
         at_us = tick * _TICK_US
         usable = [k for k in allowed if _usable(k, world, link_ops, tick)]
         if not usable:
-            break
+            continue  # e.g. every client of a client-only schedule awaits its restart
         kind = draw(st.sampled_from(usable))
         value = _op(draw, kind, world, at_us, duration_us, link_ops, power_loss)
         if undo and kind in _TIMED and isinstance(value, dict) and "for" not in value:
