@@ -47,9 +47,13 @@ class FaultRecord:
 
 
 class ClientHooks:
-    """What the nemesis tells the workload when a client crashes or comes back."""
+    """What the nemesis tells the workload when a client crashes, leaves, or comes back."""
 
     def crashed(self, client: str) -> None: ...
+
+    def left(self, client: str) -> None:
+        """Close the client gracefully (a member commits and sends LeaveGroup; a producer
+        sends what it has queued); the workload halts its process when that is done."""
 
     def restarted(self, client: str) -> None: ...
 
@@ -240,8 +244,11 @@ class Nemesis:
     def _do_client(self, index: int | None, op: s.ClientOp) -> None:
         action, client = op.action
         if action in ("crash", "leave") and self.world.alive(client):
-            self.world.crash(client)
-            self.clients.crashed(client)
+            if action == "crash":
+                self.world.crash(client)
+                self.clients.crashed(client)
+            else:
+                self.clients.left(client)
             self._open(index, "client", f"client {action} {client}", [client],
                        undo=lambda: self._restart(client))
         elif action in ("restart", "join") and not self.world.alive(client):

@@ -69,6 +69,12 @@ class _Hooks(ClientHooks):
         elif client in self.members:
             self.members[client].client_crashed(client)
 
+    def left(self, client: str) -> None:
+        if client in self.producers:
+            self.producers[client].client_left()
+        elif client in self.members:
+            self.members[client].client_left(client)
+
     def restarted(self, client: str) -> None:
         if client in self.producers:
             self.producers[client].client_restarted()

@@ -102,6 +102,7 @@ class ProducerDriver:
         self.pending: dict[str, Any] = {}   # id -> invoke op value, until completed
         self.unacknowledged = str(spec.config["acks"]) == "0"
         self.stopped = False
+        self.leaving = False  # `client: {leave: p1}`: closing, halted once all answered
 
     def start(self) -> None:
         if self.start_us >= self.stop_us:
@@ -117,6 +118,8 @@ class ProducerDriver:
     def _tick_open(self) -> None:
         if self.stopped or self.cluster.rel_us() >= self.stop_us:
             return
+        if self.leaving:  # gone for now; a join restarts the ticks
+            return
         self.send()
         rate = self.spec.rate.per_s  # type: ignore[union-attr]
         due_us = self.cluster.t0_us + self.start_us + round(self.seq * 1_000_000 / rate)
@@ -125,7 +128,7 @@ class ProducerDriver:
     # -- closed loop: keep a window in flight --------------------------------------------
 
     def _fill_window(self) -> None:
-        while (not self.stopped and self.cluster.rel_us() < self.stop_us
+        while (not self.stopped and not self.leaving and self.cluster.rel_us() < self.stop_us
                and len(self.pending) < CLOSED_LOOP_WINDOW and self._alive()):
             self.send()
 
@@ -173,7 +176,22 @@ class ProducerDriver:
                     self.history.info(now, self.spec.id, "send", value)
             if not isinstance(self.spec.rate, MessageRate):
                 self._fill_window()
+            self._maybe_gone()
         return done
+
+    def client_left(self) -> None:
+        """Close the producer (Kafka's close(): queued records are still sent); its
+        process ends once every send is answered."""
+        self.leaving = True
+        self.history.invoke(self.cluster.rel_us(), self.spec.id, "leave", None)
+        self.world.call_in(self.spec.id, lambda p: p.close() if isinstance(p, Producer) else None)
+        self._maybe_gone()
+
+    def _maybe_gone(self) -> None:
+        if not self.leaving or self.pending or not self._alive():
+            return
+        self.history.ok(self.cluster.rel_us(), self.spec.id, "leave", None)
+        self.world.call_in(self.spec.id, lambda p: p.rt.halt("closed"))
 
     def client_crashed(self) -> None:
         """The producer process died: whatever it had not answered may or may not have
@@ -185,8 +203,11 @@ class ProducerDriver:
         self.pending.clear()
 
     def client_restarted(self) -> None:
+        rejoined, self.leaving = self.leaving, False
         if not isinstance(self.spec.rate, MessageRate):
             self.world.call_later(0, self._fill_window)
+        elif rejoined:
+            self.world.call_later(0, self._tick_open)
 
     def stop(self) -> None:
         self.stopped = True
@@ -217,6 +238,7 @@ class ConsumerDriver:
         self.history = history
         self.stop_us = min(spec.stop_us if spec.stop_us is not None else end_us, end_us)
         self.polling: set[str] = set()
+        self.leaving: set[str] = set()   # closing after `client: {leave: ...}`
         self.commits: dict[str, dict[int, dict[str, Any]]] = {m: {} for m in spec.members}
         self.rngs = {m: self.world.rng_for("workload", m) for m in spec.members}
         self.stopped = False
@@ -296,7 +318,7 @@ class ConsumerDriver:
         self._poll(member)
 
     def _poll(self, member: str) -> None:
-        if member in self.polling or self.world.node(member) is None:
+        if member in self.polling or member in self.leaving or self.world.node(member) is None:
             return
         if self.stopped or (not self.draining and self.cluster.rel_us() >= self.stop_us):
             return
@@ -339,8 +361,35 @@ class ConsumerDriver:
         self.history.ok(now, member, "crash", {"group": self.spec.group})
 
     def client_restarted(self, member: str) -> None:
+        self.leaving.discard(member)
         if member in self.commits:
             self.world.call_later(0, lambda: self._join(member))
+
+    def client_left(self, member: str) -> None:
+        """Kafka's close(): commit (auto commit on), revoke, LeaveGroup; the `leave` op
+        completes and the process ends when that is done."""
+        if member not in self.commits:
+            return
+        self.leaving.add(member)
+        value = {"group": self.spec.group}
+        self.history.invoke(self.cluster.rel_us(), member, "leave", value)
+
+        def gone(c: Any) -> None:
+            now = self.cluster.rel_us()
+            if member in self.polling:  # the poll it was in never returned
+                self.polling.discard(member)
+                self.history.info(now, member, "poll", None)
+            for cid in sorted(self.commits[member]):
+                self.history.info(now, member, "commit",
+                                  dict(self.commits[member][cid], error="client closed"))
+            self.commits[member].clear()
+            self.history.ok(now, member, "leave", value)
+            c.rt.halt("left the group")
+
+        def close(c: Any) -> None:
+            if isinstance(c, GroupConsumer):
+                c.close(lambda: gone(c))
+        self.world.call_in(member, close)
 
     def drain(self) -> None:
         """After the workload: keep polling until settling ends."""
