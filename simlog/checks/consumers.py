@@ -12,7 +12,10 @@ poll_monotonic: within one assignment (from an `assign` ok of the process to its
   log itself has, from compaction or truncation, are not skips).
 group_exclusive: `shared` when a member gains a partition that another member of its
   group still owns, in history order (assign ops without a group, i.e. manual
-  assignment, are not group ownership).
+  assignment, are not group ownership). A member that lost its partitions because its
+  session ran out while it could not run (paused, frozen) records that only when it
+  runs again, as a `revoke` with `lapsed_us`, the time its session lapsed; its ownership
+  counts as ended then, unless it polled records of those partitions after it.
 committed_offsets: `backwards` when a group's acknowledged commit for a partition is lower
   than an earlier acknowledged one; `final_below_acked` / `final_missing` when the final
   committed offset (`FinalState.committed_offsets`, if the runner filled it) is lower
@@ -91,9 +94,47 @@ def poll_monotonic(history: Sequence[Op], state: FinalState) -> CheckResult:
     return verdict("poll_monotonic", witnesses, records_polled=polled)
 
 
+def _lapses(history: Sequence[Op]) -> dict[str, list[tuple[int, int, set[TopicPartition]]]]:
+    """Per member: (history index, lapsed_us, partitions) of its revokes that say when
+    its session had lapsed, in history order."""
+    out: dict[str, list[tuple[int, int, set[TopicPartition]]]] = defaultdict(list)
+    for op in history:
+        if op.type == "ok" and op.f == "revoke" and isinstance(op.value, dict) \
+                and isinstance(op.value.get("lapsed_us"), int):
+            out[op.process].append((op.index, op.value["lapsed_us"],
+                                    set(_partitions(op.value))))
+    return out
+
+
+def _polled_between(history: Sequence[Op], member: str, tp: TopicPartition,
+                    start_us: int, end_index: int) -> bool:
+    """Whether the member polled a record of tp at or after start_us, before end_index."""
+    for op in history:
+        if op.index >= end_index:
+            break
+        if op.process == member and op.f == "poll" and op.type == "ok" \
+                and op.time_us >= start_us \
+                and any(TopicPartition(str(r["topic"]), int(r["partition"])) == tp
+                        for r in _records(op)):
+            return True
+    return False
+
+
+def _lapsed(lapses: dict[str, list[tuple[int, int, set[TopicPartition]]]],
+            history: Sequence[Op], member: str, tp: TopicPartition, op: Op) -> bool:
+    """Whether member's ownership of tp had already ended at op by a lapsed session it
+    recorded later, without polling tp in between."""
+    for index, lapsed_us, parts in lapses.get(member, ()):
+        if index > op.index and tp in parts:
+            return lapsed_us <= op.time_us and not _polled_between(
+                history, member, tp, lapsed_us, index)
+    return False
+
+
 def group_exclusive(history: Sequence[Op], state: FinalState) -> CheckResult:
     owned: dict[str, tuple[str, set[TopicPartition]]] = {}  # member -> (group, partitions)
     witnesses: list[dict[str, Any]] = []
+    lapses = _lapses(history)
     for op in history:
         if op.f in _ENDS_MEMBERSHIP and op.type != "invoke":
             owned.pop(op.process, None)
@@ -110,7 +151,8 @@ def group_exclusive(history: Sequence[Op], state: FinalState) -> CheckResult:
             continue
         for tp in sorted(parts - current):
             others = sorted(m for m, (g, ps) in owned.items()
-                            if g == group and m != op.process and tp in ps)
+                            if g == group and m != op.process and tp in ps
+                            and not _lapsed(lapses, history, m, tp, op))
             if others:
                 witnesses.append({"kind": "shared", "group": group, "partition": str(tp),
                                   "members": sorted([others[0], op.process]),

@@ -160,6 +160,10 @@ class GroupListener:
     on_revoke: Callable[[list[TopicPartition], str], None] | None = None
     on_commit_invoke: Callable[[int, dict[TopicPartition, int]], None] | None = None
     on_commit_done: Callable[[int, dict[TopicPartition, int], str, Errors], None] | None = None
+    # partitions lost (reason "lost"), with how long ago (µs of the member's clock) its
+    # session lapsed: a member frozen past its session learns only when it runs again;
+    # when set it is called instead of on_revoke for them
+    on_lost: Callable[[list[TopicPartition], int], None] | None = None
 
 
 CommitCallback = Callable[[str, Errors], None]
@@ -373,7 +377,9 @@ class ConsumerCoordinator:
         if now - self._confirmed_us >= self.config.session_timeout_us:
             self.rt.emit("group_session_lost", group=self.config.group_id,
                          member=self.member_id, generation=self.generation)
-            self._lose_partitions("session timeout without an answer from the coordinator")
+            lapsed_ago = now - self._confirmed_us - self.config.session_timeout_us
+            self._lose_partitions("session timeout without an answer from the coordinator",
+                                  lapsed_ago)
             self.rejoin_needed = True  # to get them back (or others) from the coordinator
             self._join_prepared = False
             if self.state == STABLE:
@@ -649,7 +655,7 @@ class ConsumerCoordinator:
             self.listener.on_assign(generation, list(self.assignment))
         self.consumer._kick()
 
-    def _revoke(self, tps: list[TopicPartition], reason: str) -> None:
+    def _revoke(self, tps: list[TopicPartition], reason: str, lapsed_ago_us: int = 0) -> None:
         if not tps:
             return
         keep = sorted(set(self.assignment) - set(tps))
@@ -660,14 +666,16 @@ class ConsumerCoordinator:
             self.stats.revoked_at_us[tp] = now
         self.rt.emit("group_revoked", group=self.config.group_id, member=self.member_id,
                      reason=reason, partitions=[f"{t}/{p}" for t, p in sorted(tps)])
-        if self.listener.on_revoke is not None:
+        if reason == "lost" and self.listener.on_lost is not None:
+            self.listener.on_lost(sorted(tps), lapsed_ago_us)
+        elif self.listener.on_revoke is not None:
             self.listener.on_revoke(sorted(tps), reason)
 
-    def _lose_partitions(self, why: str) -> None:
+    def _lose_partitions(self, why: str, lapsed_ago_us: int = 0) -> None:
         self._pending_assignment = None  # fenced or expired: that assignment is void
         if self.assignment:
             self.stats.lost += 1
-            self._revoke(list(self.assignment), "lost")
+            self._revoke(list(self.assignment), "lost", lapsed_ago_us)
         self.last_assignment = []
 
     def _reset_generation(self, forget_member: bool) -> None:

@@ -258,6 +258,7 @@ class ConsumerDriver:
             listener = GroupListener(
                 on_assign=lambda gen, tps: self._on_assign(member, gen, tps),
                 on_revoke=lambda tps, why: self._on_revoke(member, tps, why),
+                on_lost=lambda tps, ago: self._on_revoke(member, tps, "lost", ago),
                 on_commit_invoke=lambda cid, offs: self._on_commit_invoke(member, cid, offs),
                 on_commit_done=lambda cid, offs, outcome, err: self._on_commit_done(
                     member, cid, offs, outcome, err))
@@ -273,10 +274,15 @@ class ConsumerDriver:
         self.history.invoke(now, member, "assign", value)
         self.history.ok(now, member, "assign", value)
 
-    def _on_revoke(self, member: str, tps: list[tuple[str, int]], reason: str) -> None:
-        value = {"group": self.spec.group, "partitions": [f"{t}/{p}" for t, p in sorted(tps)],
-                 "reason": reason}
+    def _on_revoke(self, member: str, tps: list[tuple[str, int]], reason: str,
+                   lapsed_ago_us: int | None = None) -> None:
+        value: dict[str, Any] = {"group": self.spec.group,
+                                 "partitions": [f"{t}/{p}" for t, p in sorted(tps)],
+                                 "reason": reason}
         now = self.cluster.rel_us()
+        if lapsed_ago_us is not None:
+            # when its session ran out: the member (frozen, say) learns only now
+            value["lapsed_us"] = now - max(0, lapsed_ago_us)
         self.history.invoke(now, member, "revoke", value)
         self.history.ok(now, member, "revoke", value)
 

@@ -61,6 +61,33 @@ def test_group_exclusive_overlap_fails_and_crash_ends_ownership():
     assert group_exclusive(h2.ops, final()).passed
 
 
+def frozen_member(lapsed_at: int, zombie_poll: bool = False) -> Hist:
+    """g-1 owns orders/0 and freezes; the coordinator gives orders/0 to g-2 at t=100;
+    g-1 runs again at t=200 and records the loss, its session having lapsed at
+    `lapsed_at`."""
+    h = Hist()
+    h.op("g-1", "assign", {"group": "g", "generation": 1, "partitions": ["orders/0"]}, at=10)
+    h.op("g-1", "poll", {"records": [{"topic": "orders", "partition": 0, "offset": 0,
+                                      "id": "m0"}]}, at=20)
+    h.op("g-2", "assign", {"group": "g", "generation": 2, "partitions": ["orders/0"]}, at=100)
+    if zombie_poll:
+        h.op("g-1", "poll", {"records": [{"topic": "orders", "partition": 0, "offset": 1,
+                                          "id": "m1"}]}, at=150)
+    h.op("g-1", "revoke", {"group": "g", "partitions": ["orders/0"], "reason": "lost",
+                           "lapsed_us": lapsed_at}, at=200)
+    return h
+
+
+def test_a_member_frozen_past_its_session_stopped_owning_when_it_lapsed():
+    assert group_exclusive(frozen_member(lapsed_at=90).ops, final(LOG)).passed
+    # it lapsed only after the other member got the partition: both owned it
+    late = group_exclusive(frozen_member(lapsed_at=120).ops, final(LOG))
+    assert [(w["members"], w["time_us"]) for w in late.witnesses] == [(["g-1", "g-2"], 100)]
+    # it read the partition after its session lapsed: a zombie, still shared
+    zombie = group_exclusive(frozen_member(lapsed_at=90, zombie_poll=True).ops, final(LOG))
+    assert [w["kind"] for w in zombie.witnesses] == ["shared"]
+
+
 def test_committed_offsets_backwards_and_final_below_acked():
     h = Hist()
     h.commit("g-1", "g", orders__0=5)

@@ -24,10 +24,6 @@ KNOWN_BUGS: dict[str, tuple[str, str]] = {
     "coordinator_isolated_through_first_join.yaml": (
         "an isolation of the coordinator silently loses the JoinGroup answers; members wait "
         "305 s", "simlog.sim (sim world)"),
-    "member_paused_past_its_session.yaml": (
-        "group_exclusive ends a frozen member's ownership only when it runs again, not when "
-        "its session lapsed (false `shared`)",
-        "simlog.checks.consumers + simlog.client.group + simlog.scenario.workload"),
 }
 
 
