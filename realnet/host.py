@@ -126,7 +126,8 @@ class NodeHost:
         self.halted.clear()
         self.incarnation += 1
         rt = AsyncioRuntime(
-            self.node_id, self.disk, self.transport.send, seed=self.seed,
+            self.node_id, self.disk, self.transport.send,
+            disconnect=self.transport.disconnect, seed=self.seed,
             clock_offset_us=self.clock_offset_us, clock_drift=self.clock_drift,
             event_log=self._event_log, on_halt=self._on_halt,
             halt_on_error=self.halt_on_error)

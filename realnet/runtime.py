@@ -91,6 +91,7 @@ class AsyncioRuntime:
         disk: Disk,
         send: Callable[[str, Message], object],
         *,
+        disconnect: Callable[[str], object] | None = None,
         seed: int | str = 0,
         clock_offset_us: int = 0,
         clock_drift: float = 0.0,
@@ -103,6 +104,7 @@ class AsyncioRuntime:
             raise ValueError("clock_drift must be > -1")
         self._node_id = node_id
         self._send = send
+        self._disconnect = disconnect
         self._disk = IncarnationDisk(disk, self)
         self._random = seeded_random(seed, "node", node_id)
         self._loop = loop or asyncio.get_running_loop()
@@ -215,6 +217,10 @@ class AsyncioRuntime:
 
     def charge_cpu(self, cost_us: int) -> None:
         pass
+
+    def disconnect(self, peer: str) -> None:
+        if self.alive and self._disconnect is not None:
+            self._disconnect(peer)
 
     def emit(self, kind: str, **fields: Any) -> None:
         record = {"t_us": self.now(), "node": self._node_id, "kind": kind, **fields}

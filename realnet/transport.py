@@ -238,6 +238,17 @@ class Transport:
         peer.pending.append(data)
         return True
 
+    def disconnect(self, dst: str) -> None:
+        """Close the connection to dst (what was written still goes out first: a
+        graceful close); the next send to dst connects again."""
+        peer = self._out.get(dst)
+        if peer is None or peer.writer is None:
+            return
+        w, peer.writer = peer.writer, None
+        if peer.outbuf:
+            self._flush(peer, w)
+        w.close()
+
     def _flush(self, peer: _Peer, writer: asyncio.StreamWriter) -> None:
         frames, peer.outbuf, peer.outbuf_bytes = peer.outbuf, [], 0
         if not writer.is_closing():

@@ -250,6 +250,13 @@ class Runtime(Protocol):
         `ConnectionReset` from that peer."""
         ...
 
+    def disconnect(self, peer: str) -> None:
+        """Close this node's connection to peer, as Kafka's NetworkClient does when a
+        request times out. What was already sent may still arrive (a closed socket's
+        kernel finishes its sends), but nothing sent later waits behind it (the next
+        send opens a new connection), and what peer sent on the old one is discarded."""
+        ...
+
     def charge_cpu(self, cost_us: int) -> None:
         """Account cost_us microseconds of CPU work to this node beyond the host's
         per-event cost (e.g. per-byte CRC checks), so a busy node queues its events."""

@@ -10,14 +10,13 @@ flush (flush.messages), once that fsync completed, so the leader never counts a
 follower's records toward the HW before they are durable.
 
 One fetch is in flight per leader (Kafka's one ReplicaFetcherThread per source broker,
-blocked in its request): partitions added meanwhile wait for it. A fetch lost to a
-network cut is given up only after replica.socket.timeout.ms (30 s), counted from when
-it was sent, as Kafka's fetcher NetworkClient does; so a follower isolated at t and
-healed at t+15 s fetches again (and rejoins the ISR) at about t+30 s. Real Kafka differs
-only by TCP: the dropped response is retransmitted after the heal at the next RTO
-backoff step (~t+25 s for a 200 ms initial RTO), which this world's network (messages
-dropped for good) does not model. A lost response is given
-up after replica.socket.timeout.ms; errors back off replica.fetch.backoff.ms.
+blocked in its request): partitions added meanwhile wait for it. A fetch that a network
+cut holds is answered after the heal, when TCP retransmits it (the simulated network's
+default transport); a fetch unanswered for replica.socket.timeout.ms (30 s, counted from
+when it was sent) is given up and the connection closed, as Kafka's fetcher
+NetworkClient does, and the next fetch goes on a new connection. (Over a datagram
+network a fetch lost to a cut waits that long.) Errors back off
+replica.fetch.backoff.ms.
 
 Truncation, so that no replica keeps a suffix the leader does not have:
 - leader-epoch mode (default; KIP-101/279, the KIP-320 fetch form): each fetch names the
@@ -81,6 +80,7 @@ class ReplicaFetcher:
         self.leader_id = leader_id
         self.states: dict[TopicPartition, FetchState] = {}
         self._inflight: int | None = None
+        self._inflight_host = ""
         self._inflight_timer: Timer | None = None
         self._wake_timer: Timer | None = None
         self._stopped = False
@@ -163,6 +163,7 @@ class ReplicaFetcher:
             max_bytes=self.config.replica_fetch_response_max_bytes,
             topics=tuple(FetchTopic(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()))
         self._inflight = cid
+        self._inflight_host = host
         self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, sent, msg))
         self._inflight_timer = self.rt.set_timer(self.config.replica_socket_timeout_us,
                                                  lambda: self._on_timeout(cid))
@@ -184,6 +185,7 @@ class ReplicaFetcher:
         if self._inflight != cid:
             return
         self.rm.forget_response(cid)
+        self.rt.disconnect(self._inflight_host)
         self._inflight = None
         self._inflight_timer = None
         self._maybe_fetch()

@@ -155,7 +155,10 @@ class RequestTracker:
         return True
 
     def disconnect(self, dst: str, error: Errors = Errors.REQUEST_TIMED_OUT) -> None:
-        """Fail every request in flight to dst (oldest first), as a closed connection."""
+        """Close the connection to dst: every request in flight to it fails (oldest
+        first), and the runtime closes it, so what is sent next does not queue behind
+        what a network cut still holds of the old one."""
+        self.rt.disconnect(dst)
         victims = sorted(c for c, p in self._pending.items() if p.dst == dst)
         callbacks = []
         for corr in victims:

@@ -92,7 +92,7 @@ def network_params(scenario: Scenario, nodes: Sequence[str], view: ClusterView) 
                 loss=link.loss if link.loss is not None else base.loss)
     return NetworkParams(latency=default.latency,
                          bandwidth_bytes_per_s=default.bandwidth_bytes_per_s,
-                         loss=default.loss, links=links)
+                         loss=default.loss, links=links, transport=spec.transport)
 
 
 def disk_params(scenario: Scenario) -> DiskParams:

@@ -108,6 +108,9 @@ class NetworkSpec(Spec):
     bandwidth: Bandwidth = ByteRate(125_000_000)
     loss: Probability = 0.0
     links: list[LinkSpec] = Field(default_factory=list)
+    # tcp: what a cut catches is retransmitted after the heal (Kafka runs over TCP);
+    # datagram: it is lost
+    transport: Literal["tcp", "datagram"] = "tcp"
 
 
 class DiskSpec(Spec):

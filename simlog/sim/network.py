@@ -25,6 +25,16 @@ A message sent at `depart_us` on link src→dst
    request in flight to it fails as Kafka's clients see a broken connection, not after
    its timeout; messages that were in flight to it then need no reset of their own.
 
+Transport (`NetworkParams.transport`). Items 1 and 5 describe "datagram". With "tcp"
+(the default: Kafka and KRaft run over TCP), a cut drops packets and TCP retransmits
+them: a message sent into a cut, or caught in flight by one, is held on its link and
+resent, in send order and ahead of anything sent after it, at TCP's first retransmission
+after the heal (the oldest held message's retransmission timer: 200 ms, doubling, at
+most 120 s apart), then travels as usual. A held message is dropped instead if its
+sender's process ended meanwhile (its connection went with it), if TCP gave up (15
+minutes, Linux's tcp_retries2), and gets a reset if the destination's process changed
+meanwhile (the connection it was on is gone). Resets are never held.
+
 Cuts are counted per link, so overlapping faults (a partition and an isolation) heal
 independently. Every change of connectivity is logged with its time, so a report can
 say who could reach whom at any instant (`connectivity_at`). networkx is used only
@@ -34,6 +44,7 @@ for those reports; the hot path reads a flag on the link.
 from __future__ import annotations
 
 import random
+from bisect import insort
 from collections.abc import Callable, Iterable, Sequence
 from heapq import heappush
 from typing import TYPE_CHECKING, Any
@@ -47,6 +58,9 @@ if TYPE_CHECKING:
     from simlog.sim.node_host import NodeHost
 
 US_PER_S = 1_000_000
+TCP_RTO_MIN_US = 200_000        # Linux's minimum retransmission timeout
+TCP_RTO_MAX_US = 120_000_000    # and its maximum
+TCP_GIVE_UP_US = 924_600_000    # tcp_retries2 = 15 from RTO_MIN: ~15.4 minutes
 _QB = QUANTILE_BITS
 _LOOPBACK = LinkParams(LatencyDist.constant(0), None)
 SER_TABLE = 2_048  # sizes below this find their serialisation time in Link.ser
@@ -61,6 +75,8 @@ class Link:
         "accept",
         "bandwidth_bytes_per_s",
         "base",
+        "caught",
+        "conn",
         "cut_count",
         "cut_epoch",
         "degrade_token",
@@ -70,9 +86,12 @@ class Link:
         "duplicate",
         "duplicated",
         "eid",
+        "flush_at",
         "free_us",
         "gen",
         "getbits",
+        "held",
+        "held_current",
         "host",
         "last_arrival_us",
         "latency",
@@ -113,6 +132,15 @@ class Link:
         self.cut_epoch = 0
         self.degrade_token = 0
         self.reset_gen = 0  # messages stamped before it travel on a connection already reset
+        # tcp: messages caught by a cut, (sent µs, seq, connection, src incarnation,
+        # dst incarnation, msg) in send order, until resent after the heal at
+        # flush_at[connection]; `conn` is the current connection (disconnect bumps it),
+        # `held_current` how many held messages are on it (they hold up new sends)
+        self.held: list[tuple[int, int, int, int, int, Message]] = []
+        self.flush_at: dict[int, int] = {}
+        self.conn = 0
+        self.held_current = 0
+        self.caught: set[int] = set()  # queue ids of in-flight messages a cut held
         # A message is stamped with the link's generation `gen`, bumped whenever the
         # link is cut or the destination boots or stops; stamps[gen] keeps (cut epoch,
         # destination incarnation) at that generation. On arrival one comparison with
@@ -142,7 +170,7 @@ class Link:
     def refresh(self) -> None:
         """Recompute `slow`; the sender's runtime takes its fast path only for links in
         its host's out_links, which holds exactly the links that are not slow."""
-        self.slow = bool(self.cut_count or self.quirky)
+        self.slow = bool(self.cut_count or self.quirky or self.held)
         if self.slow:
             self.src_host.out_links.pop(self.dst, None)
         else:
@@ -165,7 +193,7 @@ class Link:
         then the message goes to the node; the idle-node case is NodeHost.deliver
         inlined (this is the hottest path of the simulator)."""
         if e[4] != self.accept:
-            self._stale(e[0], e[4], e[5])
+            self._stale(e)
             return
         host = self.host
         self.delivered += 1
@@ -184,12 +212,21 @@ class Link:
             host.events_handled += 1
             host.busy_until_us = host.cursor_us
 
-    def _stale(self, time_us: int, stamp: int, msg: Message) -> None:
+    def _stale(self, e: tuple[Any, ...]) -> None:
         """The stamp is not the accepted one: cut in flight, or the destination's
         process it was addressed to is gone."""
+        time_us, stamp, msg = e[0], e[4], e[5]
+        if e[2] in self.caught:
+            self.caught.discard(e[2])  # the cut caught it in flight: held already
+            return
         epoch = self.stamps[stamp][0]
         if epoch != self.cut_epoch:
-            self.net.drop(time_us, self.src, self.dst, "cut_in_flight", msg)
+            if self.net.tcp and type(msg) is not ConnectionReset:
+                # lost in the cut; TCP resends it (sent about one latency ago)
+                self.net.hold(self, max(0, time_us - self.median_us), msg,
+                              self.stamps[stamp][1])
+            else:
+                self.net.drop(time_us, self.src, self.dst, "cut_in_flight", msg)
         else:
             self.net.dead(self, time_us, stamp, self.src, msg)
 
@@ -227,6 +264,10 @@ class Network:
         self.log: list[tuple[int, str, frozenset[Pair]]] = [(0, "start", frozenset())]
         self.dropped: dict[str, int] = {}
         self.resets = 0  # ConnectionResets sent by hosts whose process was down
+        self.tcp = params.transport == "tcp"
+        self.held = 0           # messages a cut held (tcp)
+        self.retransmitted = 0  # of those, resent after a heal
+        self._hold_seq = 0
 
     # ------------------------------------------------------------------ links
 
@@ -292,9 +333,18 @@ class Network:
                 return
             link = self.link(src, dst)
         link.sent += 1
-        if link.cut_count:
-            self.drop(depart_us, src, dst, "cut", msg)
-            return
+        if link.cut_count or link.held_current:
+            if self.tcp and type(msg) is not ConnectionReset:
+                self.hold(link, depart_us, msg, link.host.incarnation)
+                return
+            if link.cut_count:
+                self.drop(depart_us, src, dst, "cut", msg)
+                return
+        self._transmit(link, msg, depart_us, rng)
+
+    def _transmit(self, link: Link, msg: Message, depart_us: int, rng: random.Random) -> None:
+        """Put msg on the wire (loss, bandwidth, latency, FIFO, reorder, duplicate)."""
+        src, dst = link.src, link.dst
         size = msg.wire_size()
         if link.loss and rng.random() < link.loss:
             self.drop(depart_us, src, dst, "loss", msg)
@@ -321,6 +371,103 @@ class Network:
             heappush(self._queue, (arrival + link.draw_latency_us(rng), 1, next(self._eid),
                                    link.deliver_entry, gen, msg, size))
 
+    # ------------------------------------------------------------------ tcp
+
+    def hold(self, link: Link, sent_us: int, msg: Message, dst_incarnation: int) -> None:
+        """tcp: keep msg, on the link's current connection, for retransmission after
+        the heal, in send order."""
+        self.held += 1
+        self._hold_seq += 1
+        insort(link.held, (sent_us, self._hold_seq, link.conn, link.src_host.incarnation,
+                           dst_incarnation, msg), key=lambda e: (e[0], e[1]))
+        link.held_current += 1
+        if len(link.held) == 1:
+            link.refresh()
+        self._trace((self._now(), link.dst, "hold", link.src, type(msg).__name__))
+        if not link.cut_count:
+            self._schedule_flushes(link)
+
+    def _catch_in_flight(self, link: Link) -> None:
+        """A cut drops the packets on the wire: hold the link's messages in flight (in
+        arrival order, which is send order on a FIFO link) for retransmission."""
+        now = self._now()
+        deliver = link.deliver_entry
+        mine = sorted((e for e in self._queue if len(e) == 7 and e[3] is deliver),
+                      key=lambda e: (e[0], e[2]))
+        for e in mine:
+            if type(e[5]) is ConnectionReset:
+                continue  # not retransmitted: dropped on arrival
+            link.caught.add(e[2])
+            self.hold(link, min(e[0] - link.median_us, now - 1), e[5], link.stamps[e[4]][1])
+
+    def _schedule_flushes(self, link: Link) -> None:
+        """For each connection with held messages: at its oldest one's first
+        retransmission time after now."""
+        now = self._now()
+        oldest: dict[int, int] = {}
+        for entry in link.held:
+            oldest.setdefault(entry[2], entry[0])
+        for conn, t in sorted(oldest.items()):
+            if conn in link.flush_at:
+                continue
+            rto = TCP_RTO_MIN_US
+            while t + rto < now:
+                t += rto
+                rto = min(2 * rto, TCP_RTO_MAX_US)
+            link.flush_at[conn] = t + rto
+            self._at(t + rto, self._flush, (link, conn))
+
+    def _flush(self, arg: tuple[Link, int]) -> None:
+        link, conn = arg
+        link.flush_at.pop(conn, None)
+        if link.cut_count:
+            return  # cut again: the next heal schedules it
+        held = [e for e in link.held if e[2] == conn]
+        link.held = [e for e in link.held if e[2] != conn]
+        if conn == link.conn:
+            link.held_current = 0
+        link.refresh()
+        now = self._now()
+        gen = link.gen
+        src_host, host = link.src_host, link.host
+        self._trace((now, link.dst, "retransmit", link.src, len(held)))
+        for sent_us, _seq, _conn, src_inc, dst_inc, msg in held:
+            if src_inc != src_host.incarnation:
+                self.drop(now, link.src, link.dst, "sender_gone", msg)
+            elif now - sent_us > TCP_GIVE_UP_US:
+                self.drop(now, link.src, link.dst, "tcp_gave_up", msg)
+            elif dst_inc != host.incarnation or host.node is None:
+                self.dead(link, now, gen, link.src, msg)  # its connection is gone
+            else:
+                self.retransmitted += 1
+                self._transmit(link, msg, now, src_host.net_rng)
+
+    def disconnect(self, src: str, dst: str) -> None:
+        """src closed its connection to dst (Kafka's NetworkClient does on a request
+        timeout). What src had sent that a cut holds is still resent after the heal
+        (the kernel finishes a closed socket's sends) but no longer holds up what src
+        sends from now on (a new connection); what dst had sent it on that connection
+        is discarded (src's socket is gone)."""
+        if not self.tcp:
+            return
+        for a, b in ((src, dst), (dst, src)):
+            link = self.links.get((a, b))
+            if link is None:
+                continue
+            old = link.conn
+            link.conn += 1
+            link.held_current = 0
+            if a == dst and link.held:
+                gone = [e for e in link.held if e[2] == old]
+                link.held = [e for e in link.held if e[2] != old]
+                for e in gone:
+                    self.drop(self._now(), dst, src, "connection_closed", e[5])
+                link.refresh()
+
+    def holding_count(self) -> int:
+        """Messages held for retransmission now (tcp)."""
+        return sum(len(link.held) for link in self.links.values())
+
     def delivered_count(self) -> int:
         return sum(link.delivered for link in self.links.values())
 
@@ -346,6 +493,8 @@ class Network:
             if link.cut_count == 1:
                 link.cut_epoch += 1
                 link.bump()
+                if self.tcp:
+                    self._catch_in_flight(link)
         self._ops.append((key, pairs))
         self._log(key[0])
         return pairs
@@ -355,6 +504,8 @@ class Network:
             link = self.links[pair]
             link.cut_count -= 1
             link.refresh()
+            if not link.cut_count and link.held:
+                self._schedule_flushes(link)
 
     def _log(self, what: str) -> None:
         cut = frozenset(p for p, link in self.links.items() if link.cut_count)

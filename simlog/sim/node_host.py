@@ -150,6 +150,11 @@ class SimRuntime:
     def halt(self, reason: str) -> None:
         self._host.stop("halt", reason)
 
+    def disconnect(self, peer: str) -> None:
+        host = self._host
+        host.trace("disconnect", peer)
+        host.world.network.disconnect(host.node_id, peer)
+
 
 class _EndedRuntime(SimRuntime):
     """A SimRuntime whose incarnation is over (crash, halt): a process that exited
@@ -176,6 +181,9 @@ class _EndedRuntime(SimRuntime):
         pass
 
     def halt(self, reason: str) -> None:
+        pass
+
+    def disconnect(self, peer: str) -> None:
         pass
 
 

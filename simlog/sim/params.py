@@ -82,6 +82,9 @@ class LinkParams:
     reorder: float = 0.0
 
 
+TRANSPORTS = ("tcp", "datagram")
+
+
 @dataclass(frozen=True, slots=True)
 class NetworkParams:
     """Default link parameters for every ordered pair, with per-pair overrides.
@@ -95,6 +98,15 @@ class NetworkParams:
     duplicate: float = 0.0
     reorder: float = 0.0
     links: Mapping[tuple[str, str], LinkParams] = field(default_factory=dict)
+    # "tcp": a message caught by a cut is retransmitted after the heal (at TCP's next
+    # backed-off retransmission), unless an end's process died or TCP gave up;
+    # "datagram": it is lost. (See network.py.)
+    transport: str = "tcp"
+
+    def __post_init__(self) -> None:
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}, "
+                             f"found {self.transport!r}")
 
     def default_link(self) -> LinkParams:
         return LinkParams(self.latency, self.bandwidth_bytes_per_s, self.loss,

@@ -370,6 +370,9 @@ class World:
             "in_flight": self.network.in_flight_count(),
             "dropped": dict(sorted(self.network.dropped.items())),
             "resets": self.network.resets,
+            "held": self.network.held,
+            "holding": self.network.holding_count(),
+            "retransmitted": self.network.retransmitted,
             "nodes": {n: {"events": h.events_handled, "busy_us": h.busy_total_us,
                           "crashes": h.crashes, "alive": h.node is not None,
                           "lost_events": h.lost_events}

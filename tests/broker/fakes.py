@@ -212,6 +212,9 @@ class FakeRuntime:
     def halt(self, reason: str) -> None:
         raise SystemExit(reason)
 
+    def disconnect(self, peer: str) -> None:
+        pass
+
     def advance(self, delay_us: int) -> None:
         end = self.now_us + delay_us
         while True:

@@ -112,6 +112,9 @@ class NodeRuntime:
     def halt(self, reason: str) -> None:
         self.alive = False
 
+    def disconnect(self, peer: str) -> None:
+        pass
+
 
 class Host:
     def __init__(self, cluster: Cluster, broker_id: int) -> None:

@@ -19,7 +19,7 @@ from simlog.controller.config import ControllerConfig
 from simlog.controller.node import ControllerNode, controller_factory
 from simlog.protocol.controller import CreatableTopic, CreatableTopicConfig, CreateTopicsRequest
 from simlog.runtime import Message, NodeBase, Runtime
-from simlog.sim import World
+from simlog.sim import NetworkParams, World
 
 MS = 1_000
 S = 1_000_000
@@ -50,9 +50,11 @@ class SimCluster:
     settings: dict[str, Any] = field(default_factory=dict)
     topic_config: dict[str, Any] = field(default_factory=dict)
     producer_config: dict[str, Any] = field(default_factory=dict)
+    transport: str = "tcp"
 
     def __post_init__(self) -> None:
-        self.w = World(seed=self.seed, record_events=True)
+        self.w = World(seed=self.seed, record_events=True,
+                       network=NetworkParams(transport=self.transport))
         ccfg = ControllerConfig.from_kafka(VOTERS, self.settings)
         for c in VOTERS:
             self.w.add_node(c, controller_factory(ccfg))

@@ -177,6 +177,9 @@ class FakeRuntime:
     def halt(self, reason: str) -> None:
         self.net.nodes.pop(self._id, None)
 
+    def disconnect(self, peer: str) -> None:
+        pass  # this fake network has no connections (nothing is ever held)
+
 
 @dataclass
 class PartitionState:

@@ -387,6 +387,12 @@ def test_expired_sequenced_batch_forces_an_epoch_bump_so_later_sends_succeed() -
     assert res["p1-1"].status == "ok"
     assert p.idempotence is not None and p.idempotence.producer_epoch == 1
     assert log_ids(w, ("orders", 0)) == ["p1-1"]
+    # the attempts of p1-0 that the cut held are resent late (TCP); the bumped epoch
+    # fences them, so the timed-out record never lands behind p1-1
+    w.run_for(10 * S)
+    assert log_ids(w, ("orders", 0)) == ["p1-1"]
+    if w.sim is not None:
+        assert w.sim.stats()["retransmitted"] >= 1  # they did arrive, late
 
 
 def test_retriable_rejections_until_delivery_timeout_are_fail_not_info() -> None:

@@ -60,6 +60,9 @@ class Rt:
     def send(self, dst: str, msg: object) -> None:
         self.sent.append((dst, msg))
 
+    def disconnect(self, peer: str) -> None:
+        pass
+
     def emit(self, kind: str, **fields: object) -> None:
         pass
 

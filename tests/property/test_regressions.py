@@ -18,12 +18,6 @@ REGRESSIONS = Path(__file__).with_name("regressions")
 
 # file name -> (reason, owning package)
 KNOWN_BUGS: dict[str, tuple[str, str]] = {
-    "coordinator_isolated_during_first_join.yaml": (
-        "a 200 ms cut silently loses the JoinGroup responses in flight (TCP would "
-        "retransmit them), so members wait 305 s", "simlog.sim (sim world)"),
-    "coordinator_isolated_through_first_join.yaml": (
-        "an isolation of the coordinator silently loses the JoinGroup answers; members wait "
-        "305 s", "simlog.sim (sim world)"),
 }
 
 

@@ -40,7 +40,7 @@ ALL_PAIRS = {(s, d) for s in IDS for d in IDS if s != d}
 
 
 def test_partition_drops_exactly_the_cut_links() -> None:
-    w = world()
+    w = world(transport="datagram")
     w.partition([["a"], ["b", "c"]])  # d is not named: keeps every link
     all_to_all(w)
     w.run_for(100_000)
@@ -61,7 +61,7 @@ def test_one_way_cut_drops_one_direction_only() -> None:
 
 
 def test_heal_restores_and_later_messages_flow() -> None:
-    w = world()
+    w = world(transport="datagram")
     w.isolate(["c"])
     all_to_all(w)
     w.run_for(10_000)
@@ -73,7 +73,7 @@ def test_heal_restores_and_later_messages_flow() -> None:
 
 
 def test_message_in_flight_is_dropped_when_its_link_is_cut() -> None:
-    w = world(latency=LatencyDist.constant(10_000))
+    w = world(latency=LatencyDist.constant(10_000), transport="datagram")
     probe_send(w, "a", "b", 1, seq=1)
     w.call_later(5_000, lambda: w.cut(["a"], ["b"]))
     w.call_later(6_000, w.heal)  # healed before the arrival: still lost
@@ -81,6 +81,60 @@ def test_message_in_flight_is_dropped_when_its_link_is_cut() -> None:
     w.run_for(100_000)
     assert w.node("b").seqs_from("a") == [2]
     assert w.network.dropped == {"cut_in_flight": 1}
+
+
+def test_tcp_holds_what_a_cut_catches_and_resends_it_after_the_heal_in_order() -> None:
+    w = world()                                   # tcp, 1 ms links
+    w.partition([["a"], ["b", "c"]])
+    all_to_all(w)                                 # a<->b, a<->c held at t=0
+    w.call_later(50_000, w.heal)
+    w.call_later(60_000, lambda: all_to_all(w, seq=1))
+    w.run_for(100_000)
+    assert delivered_pairs(w) == ALL_PAIRS - {("a", "b"), ("b", "a"), ("a", "c"), ("c", "a")}
+    assert w.stats()["holding"] == 4 + 4 and w.network.dropped == {}
+    w.run_for(200_000)
+    # the first retransmission after the heal: 200 ms after the send (RTO_MIN), then
+    # the link's latency; what was sent after the heal waits behind it (one stream)
+    arrivals = {s_: t for s_, seq, _, t in w.node("b").arrivals if seq == 0}
+    assert 201_000 <= arrivals["a"] < 201_100  # (+ serialisation at 1 Gbps)
+    assert w.node("b").seqs_from("a") == [0, 1] and w.node("a").seqs_from("c") == [0, 1]
+    assert w.stats()["holding"] == 0 and w.stats()["retransmitted"] == 8
+
+
+def test_tcp_resends_a_message_a_cut_caught_in_flight_even_after_a_quick_heal() -> None:
+    w = world(latency=LatencyDist.constant(10_000))
+    probe_send(w, "a", "b", 1, seq=1)
+    w.call_later(5_000, lambda: w.cut(["a"], ["b"]))
+    w.call_later(6_000, w.heal)
+    w.call_later(7_000, lambda: probe_send(w, "a", "b", 1, seq=2))
+    w.run_for(500_000)
+    assert w.node("b").seqs_from("a") == [1, 2]    # resent, and still first
+    assert w.network.dropped == {}
+
+
+def test_tcp_retransmissions_back_off_and_a_long_cut_delays_more() -> None:
+    w = world()
+    w.cut(["a"], ["b"])
+    probe_send(w, "a", "b", 1)
+    w.call_later(5_000_000, w.heal)               # 5 s: timer at 0.2+0.4+...+3.2 = 6.2 s
+    w.run_for(10_000_000)
+    (when,) = [t for _s, _seq, _, t in w.node("b").arrivals]
+    assert 6_201_000 <= when < 6_201_100
+
+
+def test_tcp_drops_held_messages_of_a_dead_sender_and_resets_for_a_dead_receiver() -> None:
+    w = world()
+    w.isolate(["b"])
+    probe_send(w, "a", "b", 1)          # a -> b held; b's process dies meanwhile
+    probe_send(w, "b", "c", 1)          # b -> c held; b's process dies meanwhile
+    w.call_later(10_000, lambda: w.crash("b"))
+    w.call_later(20_000, lambda: w.restart("b"))
+    w.call_later(30_000, w.heal)
+    w.run_for(1_000_000)
+    assert w.node("c").seqs_from("b") == []       # its connection went with its process
+    assert w.node("b").seqs_from("a") == []       # the new process never had it...
+    assert [p for p, _ in w.node("a").resets] == ["b"]  # ...and a's connection is reset
+    assert w.network.dropped == {"sender_gone": 1, "dead": 1}
 
 
 def test_overlapping_faults_heal_independently() -> None:
@@ -255,6 +309,6 @@ def test_every_message_is_delivered_dropped_or_in_flight(seed, faults) -> None:
     w.run(300_000)
     s = w.stats()
     assert s["sent"] + s["duplicated"] == s["delivered"] + sum(s["dropped"].values()) \
-        + s["in_flight"]
+        + s["in_flight"] + s["holding"]
     got = sum(sum(n.received.values()) for n in map(w.node, ids) if n is not None)
     assert got <= s["delivered"]
