@@ -137,6 +137,27 @@ def test_tcp_drops_held_messages_of_a_dead_sender_and_resets_for_a_dead_receiver
     assert w.network.dropped == {"sender_gone": 1, "dead": 1}
 
 
+def test_disconnect_starts_a_new_connection_that_the_old_ones_retransmissions_do_not_block(
+) -> None:
+    w = world()
+    w.cut(["a"], ["b"])
+    w.cut(["b"], ["a"])
+    probe_send(w, "a", "b", 1, seq=0)             # held on a's connection to b
+    probe_send(w, "b", "a", 1, seq=0)             # held on the same connection, b's side
+    w.call_later(2_000_000, lambda: w.heal())
+    # a's request timed out: it closes the connection, and sends again after the heal
+    w.call_later(1_500_000, lambda: w.call_in("a", lambda n: n.rt.disconnect("b")))
+    w.call_later(2_000_000, lambda: probe_send(w, "a", "b", 1, seq=1))
+    w.run_for(2_100_000)
+    assert w.node("b").seqs_from("a") == [1]      # the new connection is not held up
+    w.run_for(2_000_000)
+    # the old connection's data still arrives, at its retransmission (3.0 s): late;
+    # what b had sent a on it is gone with a's socket
+    assert w.node("b").seqs_from("a") == [1, 0]
+    assert w.node("a").seqs_from("b") == []
+    assert w.network.dropped == {"connection_closed": 1}
+
+
 def test_overlapping_faults_heal_independently() -> None:
     w = world()
     w.partition([["a"], ["b"]])
