@@ -22,6 +22,7 @@ from simlog.client.producer import Producer
 from simlog.controller.config import ControllerConfig
 from simlog.controller.image import MetadataImage, PartitionRegistration
 from simlog.controller.node import ControllerNode, controller_factory
+from simlog.coordinator.records import OFFSETS_TOPIC, partition_for
 from simlog.protocol.controller import CreatableTopic, CreatableTopicConfig, CreateTopicsRequest
 from simlog.runtime import Message, NodeBase, Runtime
 from simlog.scenario.kafka_config import KafkaConfig
@@ -155,6 +156,14 @@ class ClusterView:
         image = self.image()
         reg = None if image is None else image.partition(partition.topic, partition.partition)
         return None if reg is None or reg.leader < 0 else f"b{reg.leader}"
+
+    def coordinator_of(self, group: str) -> str | None:
+        image = self.image()
+        topic = None if image is None else image.topic(OFFSETS_TOPIC)
+        if topic is None or not topic.partitions:
+            return None
+        p = partition_for(group, len(topic.partitions))
+        return self.leader_of(TopicPartition(OFFSETS_TOPIC, p))
 
     def active_controller(self) -> str | None:
         if self.world is None:

@@ -39,6 +39,7 @@ from simlog.scenario.schema import (
 from simlog.scenario.selectors import (
     SETS,
     ActiveController,
+    Coordinator,
     Leader,
     Node,
     NodeSet,
@@ -46,6 +47,7 @@ from simlog.scenario.selectors import (
     Selector,
     Several,
     TopicPartition,
+    named_groups,
     named_nodes,
     named_partitions,
 )
@@ -233,7 +235,8 @@ def _consumers(spec: ScenarioSpec, world: _World) -> list[ConsumerGroup]:
 
 
 def _is_selector(value: Any) -> bool:
-    return isinstance(value, Node | NodeSet | Leader | ActiveController | Pick | Several)
+    return isinstance(value, Node | NodeSet | Leader | Coordinator | ActiveController | Pick
+                      | Several)
 
 
 def _selectors(op: BaseModel, base: Path) -> Iterator[tuple[Path, Selector]]:
@@ -290,6 +293,12 @@ def _check_selector(sel: Selector, world: _World, path: Path) -> None:
             raise _Fail(path, f"unknown node '{node}' ({world.describe()}){hint}")
     for tp in named_partitions(sel):
         _check_partition(tp, world, path)
+    for group in named_groups(sel):
+        if group not in world.groups:
+            hint = did_you_mean(group, sorted(world.groups))
+            known = ", ".join(sorted(world.groups)) or "none"
+            raise _Fail(path, f"unknown consumer group '{group}' in {sel} (groups: "
+                              f"{known}){hint}")
 
 
 def _check_partition(tp: TopicPartition, world: _World, path: Path) -> None:

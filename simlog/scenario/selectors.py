@@ -1,8 +1,9 @@
 """Selectors: which nodes a fault acts on (SCENARIOS.md, "Selectors").
 
 Parsing is static and typed: `b2`, `[b1, b2]`, `brokers`, `controllers`, `clients`, `all`,
-`leader(orders/0)`, `controller`, `random(brokers)`, `minority(brokers)`,
-`majority(brokers)`. What a selector means depends on the cluster when its fault fires,
+`leader(orders/0)`, `controller`, `coordinator(analytics)` (the broker coordinating a
+consumer group: the leader of its `__consumer_offsets` partition), `random(brokers)`,
+`minority(brokers)`, `majority(brokers)`. What a selector means depends on the cluster when its fault fires,
 so `resolve(selector, view, rng)` reads a `ClusterView` (the runner implements it; tests
 use a fake) and returns sorted node ids. Random choices draw from the `rng` passed in
 (the nemesis stream), over sorted candidates, so a seed fixes the outcome.
@@ -27,7 +28,8 @@ _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]+$")
 _CALL_RE = re.compile(r"^(?P<fn>[a-z_]+)\s*\(\s*(?P<arg>[^()]*?)\s*\)$")
 
 EXPECTED = ("a node id (b1, c1, p1, analytics-2), a list, brokers, controllers, clients, all, "
-            "controller, leader(topic/N), random(brokers), minority(brokers) or majority(brokers)")
+            "controller, leader(topic/N), coordinator(group), random(brokers), "
+            "minority(brokers) or majority(brokers)")
 
 
 class SelectorError(ValueError):
@@ -84,6 +86,16 @@ class Leader:
 
 
 @dataclass(frozen=True, slots=True)
+class Coordinator:
+    """`coordinator(analytics)`: the broker that coordinates the group now."""
+
+    group: str
+
+    def __str__(self) -> str:
+        return f"coordinator({self.group})"
+
+
+@dataclass(frozen=True, slots=True)
 class ActiveController:
     def __str__(self) -> str:
         return "controller"
@@ -110,12 +122,13 @@ class Several:
         return "[" + ", ".join(str(i) for i in self.items) + "]"
 
 
-Selector = Node | NodeSet | Leader | ActiveController | Pick | Several
+Selector = Node | NodeSet | Leader | Coordinator | ActiveController | Pick | Several
 
 
 def parse(value: object) -> Selector:
     """A selector from its YAML value (a string or a list of strings); a Selector passes."""
-    if isinstance(value, Node | NodeSet | Leader | ActiveController | Pick | Several):
+    if isinstance(value, Node | NodeSet | Leader | Coordinator | ActiveController | Pick
+                  | Several):
         return value
     if isinstance(value, list | tuple):
         if not value:
@@ -132,13 +145,17 @@ def parse(value: object) -> Selector:
         fn, arg = m["fn"], m["arg"]
         if fn == "leader":
             return Leader(parse_partition(arg))
+        if fn == "coordinator":
+            if not _NODE_RE.match(arg):
+                raise SelectorError(f"expected coordinator(<consumer group>), found {text!r}")
+            return Coordinator(arg)
         if fn in PICKERS:
             if arg not in SETS:
                 raise SelectorError(f"expected {fn}(brokers|controllers|clients|all), "
                                     f"found {text!r}")
             return Pick(fn, NodeSet(arg))
-        raise SelectorError(f"unknown selector function {fn!r} (expected leader, random, "
-                            f"minority or majority), found {text!r}")
+        raise SelectorError(f"unknown selector function {fn!r} (expected leader, "
+                            f"coordinator, random, minority or majority), found {text!r}")
     if _NODE_RE.match(text):
         return Node(text)
     raise SelectorError(f"expected {EXPECTED}, found {text!r}")
@@ -162,6 +179,15 @@ def named_partitions(sel: Selector) -> list[TopicPartition]:
     return []
 
 
+def named_groups(sel: Selector) -> list[str]:
+    """Consumer groups a selector names (`coordinator(analytics)`), for reference checks."""
+    if isinstance(sel, Coordinator):
+        return [sel.group]
+    if isinstance(sel, Several):
+        return [g for item in sel.items for g in named_groups(item)]
+    return []
+
+
 class ClusterView(Protocol):
     """What resolving a selector needs to know about the cluster right now.
 
@@ -180,6 +206,11 @@ class ClusterView(Protocol):
 
     def active_controller(self) -> str | None:
         """The node that is the active controller now, or None during an election."""
+        ...
+
+    def coordinator_of(self, group: str) -> str | None:
+        """The broker leading the group's `__consumer_offsets` partition now (its
+        coordinator), or None when that partition (or the topic) has no leader."""
         ...
 
 
@@ -213,6 +244,9 @@ def resolve(sel: Selector, view: ClusterView, rng: Rng) -> tuple[str, ...]:
     elif isinstance(sel, Leader):
         leader = view.leader_of(sel.partition)
         out = [] if leader is None else [leader]
+    elif isinstance(sel, Coordinator):
+        coordinator = view.coordinator_of(sel.group)
+        out = [] if coordinator is None else [coordinator]
     elif isinstance(sel, ActiveController):
         active = view.active_controller()
         out = [] if active is None else [active]

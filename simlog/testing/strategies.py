@@ -104,6 +104,11 @@ class _World:
         return self.producers + self.members
 
     @property
+    def groups(self) -> list[str]:
+        """Consumer groups, from their members' ids (`analytics-2` -> `analytics`)."""
+        return sorted({m.rpartition("-")[0] for m in self.members})
+
+    @property
     def disk_nodes(self) -> list[str]:
         return self.brokers + self.controllers
 
@@ -145,9 +150,11 @@ def _selector(draw: st.DrawFn, world: _World, *, nodes: list[str] | None = None)
                 "servers": ["brokers", "controllers"]}[scope]
         picks = [s for s in ("brokers", "controllers") if s in sets and getattr(world, s)]
         leader = bool(world.topics) and scope in ("all", "brokers", "servers")
+        coordinator = bool(world.groups) and scope in ("all", "brokers", "servers")
         forms += ["set"] + (["controller"] if world.controllers and scope != "brokers"
                             else []) + (["pick"] if picks else []) + (["leader"] if leader
                                                                       else [])
+        forms += ["coordinator"] if coordinator else []
     form = draw(st.sampled_from(forms))
     if form == "node":
         return draw(st.sampled_from(pool))
@@ -159,6 +166,8 @@ def _selector(draw: st.DrawFn, world: _World, *, nodes: list[str] | None = None)
         return "controller"
     if form == "leader":
         return f"leader({draw(st.sampled_from(_partition_refs(world)))})"
+    if form == "coordinator":
+        return f"coordinator({draw(st.sampled_from(world.groups))})"
     how = draw(st.sampled_from(["random", "minority", "majority"]))
     return f"{how}({draw(st.sampled_from(picks))})"
 

@@ -198,6 +198,10 @@ def test_bad_input_is_one_exact_line(old, new, message):
      "    - {group: g, topics: [t], processing: fast}\n",
      "split_brain.yaml:6: workload.consumers[0].processing: expected a duration "
      "like 800us, 250ms, 10s, 5m, 1h or a number of seconds, found 'fast'"),
+    ("name: x\nduration: 2s\ntopics: [{name: t}]\nworkload:\n  consumers:\n"
+     "    - {group: analytics, topics: [t]}\nfaults:\n  - {at: 1s, crash: coordinator(analytcs)}\n",
+     "split_brain.yaml:8: faults[0].crash: unknown consumer group 'analytcs' in "
+     "coordinator(analytcs) (groups: analytics) (did you mean 'analytics'?)"),
     ("name: x\nduration: 1s\nchecks: [{available: {max_unavailable: soon}}]\n",
      "split_brain.yaml:3: checks[0].available.max_unavailable: expected a duration like "
      "800us, 250ms, 10s, 5m, 1h or a number of seconds, found 'soon'"),

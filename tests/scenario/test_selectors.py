@@ -8,6 +8,7 @@ import pytest
 
 from simlog.scenario.selectors import (
     ActiveController,
+    Coordinator,
     Leader,
     Node,
     NodeSet,
@@ -42,6 +43,9 @@ class FakeView:
     def active_controller(self):
         return self._active
 
+    def coordinator_of(self, group):
+        return {"analytics": "b4"}.get(group)
+
 
 @pytest.mark.parametrize(("text", "sel"), [
     ("b2", Node("b2")),
@@ -50,6 +54,7 @@ class FakeView:
     ("all", NodeSet("all")),
     ("controller", ActiveController()),
     ("leader(orders/0)", Leader(TopicPartition("orders", 0))),
+    ("coordinator(analytics)", Coordinator("analytics")),
     ("random(brokers)", Pick("random", NodeSet("brokers"))),
     ("minority(controllers)", Pick("minority", NodeSet("controllers"))),
     ("majority(brokers)", Pick("majority", NodeSet("brokers"))),
@@ -64,6 +69,7 @@ def test_parse(text, sel):
     ("leader(orders)", "expected a partition like orders/0, found 'orders'"),
     ("random(b1)", "expected random(brokers|controllers|clients|all), found 'random(b1)'"),
     ("follower(orders/0)", "unknown selector function 'follower'"),
+    ("coordinator(a b)", "expected coordinator(<consumer group>), found 'coordinator(a b)'"),
     ("b 1", "found 'b 1'"),
     ([], "found an empty list"),
     (3, "found 3"),
@@ -81,6 +87,8 @@ def test_resolve_fixed_selectors():
     assert resolve(parse("leader(orders/0)"), view, rng) == ("b2",)
     assert resolve(parse("leader(orders/1)"), view, rng) == ()
     assert resolve(parse("controller"), view, rng) == ("c2",)
+    assert resolve(parse("coordinator(analytics)"), view, rng) == ("b4",)
+    assert resolve(parse("coordinator(billing)"), view, rng) == ()
     assert resolve(parse(["b3", "leader(orders/0)", "b2"]), view, rng) == ("b2", "b3")
     assert resolve(parse("all"), view, rng) == (
         "analytics-1", "b1", "b2", "b3", "b4", "b5", "c1", "c2", "c3", "p1")
