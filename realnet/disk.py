@@ -31,6 +31,11 @@ Semantics (the `runtime.Disk` contract):
   it. Overwrites (pwrite) inside
   the synced prefix are kept as written: the emulation cuts lengths, it does not
   restore old contents, nor keep torn prefixes.
+- Open files: append, pwrite and read keep a bounded LRU of open descriptors (a
+  broker appends to the same active segment again and again; opening it per call cost
+  more than the write). truncate works through the path (the descriptor stays valid),
+  rename moves a cached descriptor with its file, delete closes it. `close()` closes
+  them all.
 - Injected faults (the real-world side of the simulation's disk faults): `set_full(True)`
   makes every call that would grow a file return NO_SPACE (shrinking, reads, renames
   and fsync still work); `set_fsync_delay(seconds)` holds each fsync completion that
@@ -43,7 +48,7 @@ import asyncio
 import errno
 import json
 import os
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +57,7 @@ from simlog.runtime import DiskError, FsyncCallback
 SYNCED_FILE = ".simlog-synced"
 _SYNCED_TMP = ".simlog-synced.tmp"
 _RESERVED = {SYNCED_FILE, _SYNCED_TMP}
+MAX_OPEN_FILES = 256
 
 Schedule = Callable[[Callable[[], None]], None]
 
@@ -108,6 +114,8 @@ class RealDisk:
         self._reconcile()
         self.full = False
         self.fsync_delay_s = 0.0
+        self._fds: OrderedDict[str, int] = OrderedDict()  # path -> O_RDWR fd, LRU
+        self._paths: dict[str, Path | None] = {}            # path -> _abs(path), memo
 
     # -- injected faults -------------------------------------------------------
 
@@ -156,6 +164,16 @@ class RealDisk:
 
     def _abs(self, path: str) -> Path | None:
         """The absolute file for a relative path, or None if the path is not allowed."""
+        try:
+            return self._paths[path]
+        except KeyError:
+            pass
+        full = self._resolve(path)
+        if len(self._paths) < 65_536:
+            self._paths[path] = full
+        return full
+
+    def _resolve(self, path: str) -> Path | None:
         if not path or path.startswith("/") or "\\" in path:
             return None
         parts = path.split("/")
@@ -170,6 +188,33 @@ class RealDisk:
     def _bump(self, path: str) -> None:
         self._generation[path] = self._generation.get(path, 0) + 1
 
+    def _fd(self, path: str, full: Path, create: bool) -> int:
+        """A cached read-write descriptor of the file (created when `create`)."""
+        fd = self._fds.get(path)
+        if fd is not None:
+            self._fds.move_to_end(path)
+            return fd
+        if create:
+            full.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(full, os.O_RDWR | os.O_CREAT, 0o644)
+        else:
+            fd = os.open(full, os.O_RDWR)
+        self._fds[path] = fd
+        if len(self._fds) > MAX_OPEN_FILES:
+            _, old = self._fds.popitem(last=False)
+            os.close(old)
+        return fd
+
+    def _forget_fd(self, path: str) -> None:
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        """Close every cached descriptor (the disk stays usable: they reopen)."""
+        while self._fds:
+            os.close(self._fds.popitem()[1])
+
     # -- page-cache calls ------------------------------------------------------
 
     def append(self, path: str, data: bytes) -> int | DiskError:
@@ -179,16 +224,13 @@ class RealDisk:
         if self.full and data:
             return DiskError(DiskError.NO_SPACE, path, "disk full (injected)")
         try:
-            full.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                pos = os.fstat(fd).st_size
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-            finally:
-                os.close(fd)
+            fd = self._fd(path, full, create=True)
+            pos = end = os.fstat(fd).st_size
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(fd, view, end)
+                view = view[n:]
+                end += n
         except OSError as exc:
             return _error(exc, path)
         return pos
@@ -201,16 +243,12 @@ class RealDisk:
         if err is not None:
             return err
         try:
-            full.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(full, os.O_WRONLY | os.O_CREAT, 0o644)
-            try:
-                view = memoryview(data)
-                while view:
-                    n = os.pwrite(fd, view, offset)
-                    view = view[n:]
-                    offset += n
-            finally:
-                os.close(fd)
+            fd = self._fd(path, full, create=True)
+            view = memoryview(data)
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view = view[n:]
+                offset += n
         except OSError as exc:
             return _error(exc, path)
         return None
@@ -220,18 +258,15 @@ class RealDisk:
         if full is None or offset < 0 or length < 0:
             return self._bad(path)
         try:
-            fd = os.open(full, os.O_RDONLY)
-            try:
-                chunks = []
-                while length > 0:
-                    chunk = os.pread(fd, length, offset)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    offset += len(chunk)
-                    length -= len(chunk)
-            finally:
-                os.close(fd)
+            fd = self._fd(path, full, create=False)
+            chunks = []
+            while length > 0:
+                chunk = os.pread(fd, length, offset)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                offset += len(chunk)
+                length -= len(chunk)
         except OSError as exc:
             return _error(exc, path)
         return b"".join(chunks)
@@ -281,6 +316,10 @@ class RealDisk:
             os.replace(full_src, full_dst)
         except OSError as exc:
             return _error(exc, src)
+        self._forget_fd(dst)  # the file it named is gone
+        fd = self._fds.pop(src, None)
+        if fd is not None:
+            self._fds[dst] = fd  # the descriptor follows its file
         self._bump(src)
         self._bump(dst)
         synced = self._synced.pop(src, None)
@@ -299,6 +338,7 @@ class RealDisk:
             os.unlink(full)
         except OSError as exc:
             return _error(exc, path)
+        self._forget_fd(path)
         self._bump(path)
         if self._synced.pop(path, None) is not None:
             self._save_synced()

@@ -85,6 +85,7 @@ class DelayedFetch(DelayedOperation):
                  respond: Callable[[], None]) -> None:
         super().__init__(delay_us)
         self.specs = specs
+        self.order = sorted(specs)
         self.min_bytes = min_bytes
         self.is_follower = is_follower
         self.lookup = lookup
@@ -92,7 +93,7 @@ class DelayedFetch(DelayedOperation):
 
     def try_complete(self) -> bool:
         accumulated = 0
-        for tp in sorted(self.specs):
+        for tp in self.order:
             spec = self.specs[tp]
             p = self.lookup(tp)
             if p is None or not p.is_leader or p.leader_epoch != spec.leader_epoch_at_read:

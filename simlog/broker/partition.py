@@ -333,13 +333,17 @@ class Partition:
 
     def update_follower_fetch_state(self, replica_id: int, fetch_offset: int,
                                     now_us: int, leader_leo: int) -> bool:
-        """Record a follower's fetch; maybe expand the ISR; returns True if HW moved."""
+        """Record a follower's fetch; maybe expand the ISR; returns True if HW moved.
+        As Kafka's Partition.updateFollowerFetchState, the HW is recomputed only when
+        the follower's log end moved (most fetches of a quiet partition move nothing)."""
         st = self.remotes.get(replica_id)
         if st is None:
             return False
+        before = st.log_end_offset
         st.update_fetch_state(fetch_offset, now_us, leader_leo)
-        self.maybe_expand_isr(replica_id, now_us)
-        return self.maybe_increment_hw(now_us)
+        if replica_id not in self.isr:
+            self.maybe_expand_isr(replica_id, now_us)
+        return before != fetch_offset and self.maybe_increment_hw(now_us)
 
     def maybe_expand_isr(self, replica_id: int, now_us: int) -> bool:
         """Propose adding a follower that caught up with this leader's epoch."""

@@ -220,4 +220,8 @@ def test_leader_counts_its_records_toward_hw_and_acks_1_only_once_flushed() -> N
     assert p.check_flushed(2) == (False, Errors.NONE)
     log.complete_flush()
     fetch(p, 2, 2, now_us=20)
+    # a fetch that moves no follower's log end leaves the HW alone (Kafka's rule); the
+    # replica manager recomputes it when the flush completes
+    assert p.high_watermark == 0
+    assert p.maybe_increment_hw(20)
     assert p.high_watermark == 2 and p.check_flushed(2) == (True, Errors.NONE)

@@ -250,3 +250,30 @@ def test_fsync_of_missing_file_fails_as_a_later_event_on_loop(tmp_path: Path) ->
         assert len(results) == 1 and results[0].kind == DiskError.NOT_FOUND
 
     asyncio.run(main())
+
+
+def test_cached_descriptors_follow_renames_and_deletes_and_stay_bounded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import realnet.disk as disk_module
+    monkeypatch.setattr(disk_module, "MAX_OPEN_FILES", 3)
+    d = RealDisk(tmp_path)
+    assert d.read("missing", 0, 1) == DiskError(DiskError.NOT_FOUND, "missing",
+                                                d.read("missing", 0, 1).detail)
+    assert not (tmp_path / "missing").exists()          # a read never creates
+    d.append("a.log", b"aa")
+    d.append("old.log", b"stale")
+    assert d.rename("a.log", "old.log") is None           # replaces old.log's file
+    assert d.append("old.log", b"bb") == 2                # through the moved descriptor
+    assert (tmp_path / "old.log").read_bytes() == b"aabb"
+    assert not (tmp_path / "a.log").exists()
+    assert d.append("a.log", b"new") == 0                 # a fresh file, not the old fd
+    assert d.delete("a.log") is None and d.append("a.log", b"x") == 0
+    for i in range(10):                                   # more files than descriptors
+        assert d.append(f"f{i}", b"%d" % i) == 0
+        assert d.append("old.log", b"!") == 4 + i
+    assert len(d._fds) <= 3
+    assert all((tmp_path / f"f{i}").read_bytes() == b"%d" % i for i in range(10))
+    assert d.truncate("old.log", 1) is None and d.append("old.log", b"z") == 1
+    assert d.read("old.log", 0, 10) == b"az"
+    d.close()
+    assert d.read("old.log", 0, 10) == b"az"              # usable after close
