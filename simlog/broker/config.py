@@ -61,6 +61,7 @@ class BrokerConfig:
     replica_fetch_backoff_us: int = ms_to_us(1_000)
     replica_high_watermark_checkpoint_interval_us: int = ms_to_us(5_000)
     replica_socket_timeout_us: int = ms_to_us(30_000)
+    max_incremental_fetch_session_cache_slots: int = 1000
     min_insync_replicas: int = 1
     unclean_leader_election_enable: bool = False
     follower_truncation: str = TRUNCATION_LEADER_EPOCH
@@ -102,6 +103,9 @@ class BrokerConfig:
                 base.replica_high_watermark_checkpoint_interval_us),
             replica_socket_timeout_us=ms("replica.socket.timeout.ms",
                                          base.replica_socket_timeout_us),
+            max_incremental_fetch_session_cache_slots=int(s.get(
+                "max.incremental.fetch.session.cache.slots",
+                base.max_incremental_fetch_session_cache_slots)),
             min_insync_replicas=int(s.get("min.insync.replicas", base.min_insync_replicas)),
             unclean_leader_election_enable=_bool(s.get("unclean.leader.election.enable",
                                                        base.unclean_leader_election_enable)),

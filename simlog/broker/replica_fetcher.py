@@ -2,12 +2,25 @@
 (Kafka's ReplicaFetcherThread, as an event-driven state machine).
 
 Loop: send one Fetch (replica.fetch.wait.max.ms, replica.fetch.min.bytes,
-replica.fetch.max.bytes per partition, replica.fetch.response.max.bytes in all) for every partition it follows from this leader, at each
+replica.fetch.max.bytes per partition, replica.fetch.response.max.bytes in all) for
+every partition it follows from this leader (in its fetch session, see below), at each
 partition's log end offset, with the leader epoch it believes current; on the response,
 append what came, adopt the leader's high watermark (capped by the local log end), and
 fetch again at once (the leader's long poll paces the loop), or, when an append forced a
 flush (flush.messages), once that fsync completed, so the leader never counts a
 follower's records toward the HW before they are durable.
+
+Fetch sessions (KIP-227; `FetchSessionHandler` below, the leader's side in
+`fetch_session.py`): the first fetch to a leader is full and opens a session; later ones
+are incremental: they list only partitions new to the session or whose fetch offset,
+epochs, log start or max bytes changed, and forget the ones not fetched now (removed,
+backing off, awaiting the leader's log end; with nothing left to fetch, a forget-only
+fetch closes the session). A partition absent from a response has nothing new (its HW
+is unchanged). Whether a response still applies to a partition is judged against what
+the leader read for it: the session's parameters as of the request (its fetch offset
+and leader epoch), listed in it or not. FETCH_SESSION_ID_NOT_FOUND (a restarted leader)
+starts over without a session, INVALID_FETCH_SESSION_EPOCH or a timed-out request (a new
+connection) closes the session with the next, full, fetch; either way at once.
 
 One fetch is in flight per leader (Kafka's one ReplicaFetcherThread per source broker,
 blocked in its request): partitions added meanwhile wait for it. A fetch that a network
@@ -39,6 +52,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from simlog.broker.config import TRUNCATION_HIGH_WATERMARK
+from simlog.broker.fetch_session import (
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    INVALID_SESSION_ID,
+    next_epoch,
+)
 from simlog.protocol.errors import Errors
 from simlog.protocol.fetch import (
     FetchPartition,
@@ -46,6 +65,7 @@ from simlog.protocol.fetch import (
     FetchRequest,
     FetchResponse,
     FetchTopic,
+    ForgottenTopic,
 )
 from simlog.protocol.list_offsets import (
     LATEST_TIMESTAMP,
@@ -72,6 +92,94 @@ class FetchState:
     awaiting_leader_end: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SessionFetch:
+    """One request's worth of session data (FetchSessionHandler.FetchRequestData)."""
+
+    session_id: int
+    session_epoch: int
+    to_send: dict[TopicPartition, FetchPartition]  # listed in the request
+    to_forget: list[TopicPartition]
+    # every partition of the session after this request, as the leader will read it
+    session: dict[TopicPartition, FetchPartition]
+
+
+class FetchSessionHandler:
+    """The follower's half of a KIP-227 session with one leader (Kafka's
+    FetchSessionHandler): what the leader's session holds, and the (id, epoch) of the
+    next request. See `simlog.broker.fetch_session` for the protocol.
+
+    `build(wanted)` turns the partitions to fetch now into a request: all of them in a
+    full fetch (no session yet, or after an error), else only the ones new to the
+    session or whose FetchPartition changed (offset, epochs, log start, max bytes),
+    forgetting the ones not wanted any more. None: nothing to send. The session as
+    built is what the leader will hold once it accepts the request.
+    `handle_response` / `handle_error` move (id, epoch) on as Kafka does: a full
+    response naming a session starts incremental fetches at epoch 1, each accepted
+    incremental response advances the epoch, FETCH_SESSION_ID_NOT_FOUND starts over
+    without a session, any other failure (an epoch error, a response naming partitions
+    outside the session, a lost or timed-out request) closes the session with the next
+    full fetch (id, 0)."""
+
+    def __init__(self) -> None:
+        self.session_id = INVALID_SESSION_ID
+        self.epoch = INITIAL_EPOCH
+        self.partitions: dict[TopicPartition, FetchPartition] = {}
+
+    @property
+    def is_full(self) -> bool:
+        return self.epoch in (INITIAL_EPOCH, FINAL_EPOCH)
+
+    def build(self, wanted: dict[TopicPartition, FetchPartition]) -> SessionFetch | None:
+        if self.is_full:
+            self.partitions = dict(wanted)
+            if not wanted:
+                return None
+            return SessionFetch(self.session_id, self.epoch, wanted, [], dict(wanted))
+        session = self.partitions
+        forget = [tp for tp in sorted(session) if tp not in wanted]
+        for tp in forget:
+            del session[tp]
+        send = {}
+        for tp, fp in wanted.items():
+            if session.get(tp) != fp:
+                send[tp] = fp
+                session[tp] = fp
+        if not session and not forget:
+            return None
+        return SessionFetch(self.session_id, self.epoch, send, forget, dict(session))
+
+    def handle_response(self, resp: FetchResponse) -> bool:
+        """True if the response's partitions may be processed."""
+        if resp.error_code is not Errors.NONE:
+            if resp.error_code is Errors.FETCH_SESSION_ID_NOT_FOUND:
+                self.session_id, self.epoch = INVALID_SESSION_ID, INITIAL_EPOCH
+            else:
+                self.epoch = INITIAL_EPOCH  # close it, ask for a new one
+            return False
+        answered = {(t.topic, r.partition_index) for t in resp.responses for r in t.partitions}
+        if self.is_full:
+            if answered != set(self.partitions):
+                self.session_id, self.epoch = INVALID_SESSION_ID, INITIAL_EPOCH
+                return False
+            self.session_id = resp.session_id
+            self.epoch = (INITIAL_EPOCH if resp.session_id == INVALID_SESSION_ID
+                          else next_epoch(INITIAL_EPOCH))
+            return True
+        if not answered <= self.partitions.keys():
+            self.epoch = INITIAL_EPOCH
+            return False
+        if resp.session_id == INVALID_SESSION_ID:  # the leader closed the session
+            self.session_id, self.epoch = INVALID_SESSION_ID, INITIAL_EPOCH
+        else:
+            self.epoch = next_epoch(self.epoch)
+        return True
+
+    def handle_error(self) -> None:
+        """The request failed (timed out): close the session with the next fetch."""
+        self.epoch = INITIAL_EPOCH
+
+
 class ReplicaFetcher:
     def __init__(self, rm: ReplicaManager, leader_id: int) -> None:
         self.rm = rm
@@ -84,6 +192,7 @@ class ReplicaFetcher:
         self._inflight_timer: Timer | None = None
         self._wake_timer: Timer | None = None
         self._stopped = False
+        self.session = FetchSessionHandler()
 
     # ------------------------------------------------------------------ membership
 
@@ -130,17 +239,18 @@ class ReplicaFetcher:
             return
         now = self.rt.now()
         ready = self._ready(now)
-        if not ready:
-            self._arm_wake(now)
+        if not ready and (self.session.is_full or not self.session.partitions):
+            self._arm_wake(now)  # nothing to fetch, nothing to forget
             return
+        # (nothing ready but a session holding partitions: forget them, as Kafka's
+        # fetcher does; the leader closes the emptied session)
         host = self.rm.host.broker_host(self.leader_id)
         if host is None:
             for tp in ready:
                 self.states[tp].delayed_until_us = now + self.config.replica_fetch_backoff_us
             self._arm_wake(now)
             return
-        by_topic: dict[str, list[FetchPartition]] = {}
-        sent: dict[TopicPartition, tuple[int, int]] = {}
+        wanted: dict[TopicPartition, FetchPartition] = {}
         for tp in ready:
             p = self.rm.partition(tp)
             assert p is not None
@@ -149,19 +259,34 @@ class ReplicaFetcher:
             if p.settings.follower_truncation != TRUNCATION_HIGH_WATERMARK:
                 latest = p.log.latest_epoch()
                 last_epoch = latest if latest is not None else UNDEFINED_EPOCH
-            offset = p.log_end_offset
-            sent[tp] = (offset, st.leader_epoch)
-            by_topic.setdefault(tp[0], []).append(FetchPartition(
-                partition=tp[1], fetch_offset=offset, current_leader_epoch=st.leader_epoch,
-                last_fetched_epoch=last_epoch, log_start_offset=p.log.log_start_offset,
-                partition_max_bytes=self.config.replica_fetch_max_bytes))
+            wanted[tp] = FetchPartition(
+                partition=tp[1], fetch_offset=p.log_end_offset,
+                current_leader_epoch=st.leader_epoch, last_fetched_epoch=last_epoch,
+                log_start_offset=p.log.log_start_offset,
+                partition_max_bytes=self.config.replica_fetch_max_bytes)
+        data = self.session.build(wanted)
+        if data is None:  # pragma: no cover - excluded above
+            self._arm_wake(now)
+            return
+        # what the leader reads this time: every session partition as last described
+        sent = {tp: (fp.fetch_offset, fp.current_leader_epoch)
+                for tp, fp in data.session.items()}
+        by_topic: dict[str, list[FetchPartition]] = {}
+        for tp, fp in data.to_send.items():
+            by_topic.setdefault(tp[0], []).append(fp)
+        forget: dict[str, list[int]] = {}
+        for tp in data.to_forget:
+            forget.setdefault(tp[0], []).append(tp[1])
         cid = self.rm.next_correlation_id()
         req = FetchRequest(
             correlation_id=cid, replica_id=self.rm.broker_id,
             max_wait_ms=self.config.replica_fetch_wait_max_us // 1000,
             min_bytes=self.config.replica_fetch_min_bytes,
             max_bytes=self.config.replica_fetch_response_max_bytes,
-            topics=tuple(FetchTopic(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()))
+            session_id=data.session_id, session_epoch=data.session_epoch,
+            topics=tuple(FetchTopic(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()),
+            forgotten_topics_data=tuple(ForgottenTopic(topic=t, partitions=tuple(ps))
+                                        for t, ps in forget.items()))
         self._inflight = cid
         self._inflight_host = host
         self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, sent, msg))
@@ -188,6 +313,7 @@ class ReplicaFetcher:
         self.rt.disconnect(self._inflight_host)
         self._inflight = None
         self._inflight_timer = None
+        self.session.handle_error()  # a new connection: start the session over
         self._maybe_fetch()
 
     def _on_fetch_response(self, cid: int, sent: dict[TopicPartition, tuple[int, int]],
@@ -200,8 +326,16 @@ class ReplicaFetcher:
             self._inflight_timer = None
         if not isinstance(msg, FetchResponse):
             return
+        if not self.session.handle_response(msg):
+            if msg.error_code is not Errors.NONE:
+                self.rt.emit("fetch_session_error", leader=self.leader_id,
+                             error=msg.error_code.name, session_id=msg.session_id)
+            self.rt.charge_cpu(self.config.request_cost_us(0))
+            self._maybe_fetch()  # a full fetch, at once
+            return
         now = self.rt.now()
         nbytes = 0
+        # a partition of the session left out of the answer has nothing new
         for t in msg.responses:
             for r in t.partitions:
                 tp = (t.topic, r.partition_index)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from simlog.broker.config import TRUNCATION_HIGH_WATERMARK, BrokerConfig, TopicSettings
 from simlog.broker.delayed import DelayedFetch, DelayedProduce, FetchSpec, ProduceStatus
+from simlog.broker.fetch_session import FetchContext, FetchSessionCache
 from simlog.broker.partition import NO_LEADER, Partition, PendingIsrChange, ReadOutcome
 from simlog.broker.purgatory import Purgatory
 from simlog.broker.replica_fetcher import ReplicaFetcher
@@ -119,6 +120,10 @@ class ReplicaManager:
         self.topic_configs: dict[str, dict[str, Any]] = {}
         self.produce_purgatory = Purgatory(rt, "produce")
         self.fetch_purgatory = Purgatory(rt, "fetch")
+        # KIP-227 sessions of the fetchers that fetch from this broker (memory only)
+        self.fetch_sessions = FetchSessionCache(
+            lambda: rt.random, rt.now,
+            max_entries=config.max_incremental_fetch_session_cache_slots)
         self.fetchers: dict[int, ReplicaFetcher] = {}
         self._alters: dict[TopicPartition, _InflightAlter] = {}
         self._next_correlation_id = 1
@@ -387,19 +392,21 @@ class ReplicaManager:
 
     def handle_fetch(self, src: str, req: FetchRequest) -> None:
         is_follower = req.replica_id >= 0
-        specs: dict[TopicPartition, FetchSpec] = {}
-        for t in req.topics:
-            for fp in t.partitions:
-                specs[(t.topic, fp.partition)] = FetchSpec(
-                    fp.fetch_offset, fp.partition_max_bytes, fp.current_leader_epoch,
-                    fp.last_fetched_epoch, -1)
+        ctx = self.fetch_sessions.new_context(req, is_follower)
+        if ctx.error is not Errors.NONE:
+            self.rt.charge_cpu(self.config.request_cost_us(0))
+            self.rt.send(src, FetchResponse(correlation_id=req.correlation_id,
+                                            error_code=ctx.error))
+            return
+        # every partition of the session, as last asked (a full fetch: the request's)
+        specs = ctx.specs()
         results = self._read_all(req, specs)
         total = sum(r.size_bytes for r in results.values())
         self.rt.charge_cpu(self.config.request_cost_us(total))
         errors = any(r.error is not Errors.NONE or r.diverging_epoch is not None
                      for r in results.values())
         if req.max_wait_ms <= 0 or total >= req.min_bytes or errors or not specs:
-            self.rt.send(src, self._fetch_response(req, results))
+            self.rt.send(src, self._fetch_response(req, ctx, results))
             return
         waiting = {}
         for tp, spec in specs.items():
@@ -412,7 +419,7 @@ class ReplicaManager:
             final = self._read_all(req, specs)
             self.rt.charge_cpu(self.config.request_cost_us(
                 sum(r.size_bytes for r in final.values())))
-            self.rt.send(src, self._fetch_response(req, final))
+            self.rt.send(src, self._fetch_response(req, ctx, final))
 
         op = DelayedFetch(ms_to_us(req.max_wait_ms), waiting, req.min_bytes, is_follower,
                           self.leader_partition, respond)
@@ -440,11 +447,17 @@ class ReplicaManager:
                 self._complete_delayed(tp, produce=True, fetch=True)
         return out
 
-    def _fetch_response(self, req: FetchRequest,
+    def _fetch_response(self, req: FetchRequest, ctx: FetchContext,
                         results: dict[TopicPartition, ReadOutcome]) -> FetchResponse:
+        error, session_id, answer = ctx.finish(results)
+        if error is not Errors.NONE:
+            return FetchResponse(correlation_id=req.correlation_id, error_code=error,
+                                 session_id=session_id)
         by_topic: dict[str, list[FetchPartitionResponse]] = {}
-        for (topic, idx), r in results.items():
-            p = self.partitions.get((topic, idx))
+        for tp in answer:
+            r = results[tp]
+            topic, idx = tp
+            p = self.partitions.get(tp)
             current = None
             if r.error in (Errors.NOT_LEADER_OR_FOLLOWER, Errors.FENCED_LEADER_EPOCH) and p:
                 current = FetchLeaderIdAndEpoch(leader_id=p.leader_id,
@@ -460,8 +473,9 @@ class ReplicaManager:
                 partition_index=idx, error_code=r.error, high_watermark=r.high_watermark,
                 last_stable_offset=r.high_watermark, log_start_offset=r.log_start_offset,
                 diverging_epoch=diverging, current_leader=current, records=records))
-        return FetchResponse(correlation_id=req.correlation_id, responses=tuple(
-            FetchTopicResponse(topic=t, partitions=tuple(ps)) for t, ps in by_topic.items()))
+        return FetchResponse(correlation_id=req.correlation_id, session_id=session_id,
+                             responses=tuple(FetchTopicResponse(topic=t, partitions=tuple(ps))
+                                             for t, ps in by_topic.items()))
 
     # ------------------------------------------------------------------ ListOffsets
 

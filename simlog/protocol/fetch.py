@@ -3,8 +3,23 @@
 Fields are those of Kafka's FetchRequest/FetchResponse v11 (WIRE.md), plus what the
 replication and KIP-320 logic needs from later versions: `last_fetched_epoch` on the
 request and `diverging_epoch` / `current_leader` on the response (v12+, KIP-595-style
-follower truncation), and `correlation_id` from the header. Sessions are not used
-(`session_id` 0, `session_epoch` -1: a full fetch every time).
+follower truncation), and `correlation_id` from the header.
+
+Fetch sessions (KIP-227, v7+): followers use incremental fetch sessions, consumers do
+not (`session_id` 0, `session_epoch` -1: a full, sessionless fetch every time, as
+WIRE.md's clients). `simlog.broker.fetch_session` holds both halves; in short:
+- (`session_id`, `session_epoch`) = (0, -1): sessionless full fetch; (0, 0): full fetch
+  asking for a new session; (id, 0): full fetch closing session id and asking for a
+  new one; (id, n > 0): incremental fetch n of session id.
+- An incremental request lists only partitions that are new to the session or whose
+  fetch parameters changed, and `forgotten_topics_data` names those leaving it; the
+  leader reads every partition of the session, as last described.
+- A response's `session_id` is the session it created or continued (0: none); an
+  incremental response holds only the partitions with something new (records, a
+  changed high watermark, last stable offset or log start offset, an error, a
+  diverging epoch): a partition left out has nothing new.
+- Top-level `error_code` FETCH_SESSION_ID_NOT_FOUND / INVALID_FETCH_SESSION_EPOCH (with
+  no partitions) tell the fetcher to start over with a full fetch.
 
 Invariants:
 - `replica_id` is -1 for a consumer and the follower's broker id for a follower; only a
@@ -49,6 +64,14 @@ class FetchTopic(msgspec.Struct, frozen=True, kw_only=True):
     partitions: tuple[FetchPartition, ...]
 
 
+class ForgottenTopic(msgspec.Struct, frozen=True, kw_only=True):
+    """FetchRequest's ForgottenTopicsData (v7+): partitions an incremental fetch drops
+    from its session."""
+
+    topic: str
+    partitions: tuple[int, ...]
+
+
 class FetchRequest(Message, frozen=True, kw_only=True):
     correlation_id: int
     replica_id: int = CONSUMER_REPLICA_ID
@@ -59,6 +82,7 @@ class FetchRequest(Message, frozen=True, kw_only=True):
     session_id: int = 0
     session_epoch: int = -1
     topics: tuple[FetchTopic, ...] = ()
+    forgotten_topics_data: tuple[ForgottenTopic, ...] = ()
     rack_id: str = ""
 
 
@@ -134,4 +158,5 @@ __all__ = [
     "FetchResponse",
     "FetchTopic",
     "FetchTopicResponse",
+    "ForgottenTopic",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -84,6 +85,7 @@ class NodeRuntime:
         self.node_id = node_id
         self.alive = True
         self.cpu_us = 0
+        self.random = random.Random(node_id)  # fetch session ids
 
     def now(self) -> int:
         return self.cluster.loop.now_us

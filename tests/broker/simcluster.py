@@ -51,6 +51,7 @@ class SimCluster:
     topic_config: dict[str, Any] = field(default_factory=dict)
     producer_config: dict[str, Any] = field(default_factory=dict)
     transport: str = "tcp"
+    partitions: int = 1  # of topic t; writes and helpers use partition 0
 
     def __post_init__(self) -> None:
         self.w = World(seed=self.seed, record_events=True,
@@ -69,7 +70,7 @@ class SimCluster:
         def create(node: Admin) -> None:
             for c in VOTERS:
                 node.rt.send(c, CreateTopicsRequest(correlation_id=1, topics=(CreatableTopic(
-                    name="t", num_partitions=1, replication_factor=self.brokers,
+                    name="t", num_partitions=self.partitions, replication_factor=self.brokers,
                     configs=configs),)))
 
         self.w.call_in("admin", create)
