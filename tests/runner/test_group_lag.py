@@ -113,9 +113,13 @@ def test_never_committed_or_unowned_partitions_lag_by_the_whole_log(lag_run) -> 
         slow = gauges(metrics, "group", "slow", f"lag[{p}]")
         before = [t for t in slow.index if t < 2.0]
         assert before and all(slow[t] == hw[t] for t in before), p
-        assert slow[before[-1]] > 0
         position = gauges(metrics, "group", "slow", f"position_lag[{p}]")
         assert not [t for t in position.index if t < 2.0]
+    # ... and some of it is real lag (a partition's HW may still be 0 at 1 s: a follower
+    # whose first fetch beat the leader's metadata backs off replica.fetch.backoff.ms)
+    last = max(t for t in gauges(metrics, "group", "slow", f"lag[{PARTITIONS[0]}]").index
+               if t < 2.0)
+    assert sum(gauges(metrics, "group", "slow", f"lag[{p}]")[last] for p in PARTITIONS) > 0
 
 
 def test_position_lag_is_what_members_fetched_and_drains_to_zero(lag_run) -> None:
@@ -137,17 +141,21 @@ def test_position_lag_is_what_members_fetched_and_drains_to_zero(lag_run) -> Non
 
 
 def test_final_lag_in_the_summary(lag_run) -> None:
-    """After the drain the members keep running (they are stopped, not closed): `fast`
-    auto-commits within 100 ms of reaching the end, so its final lag is 0; `manual` never
-    commits, so its final lag is the whole log; `slow` commits every 2 s, so whatever it
-    read since its last auto-commit may still be lag at the end (a true Kafka figure)."""
+    """`fast` auto-commits every 100 ms while it polls, so its final lag is at most what
+    it read since its last auto-commit: 0 if it still polled (drained) after reaching the
+    end, else up to ~100 ms of writes (the drain polls only members not yet at the high
+    watermark when the workload ends); `manual` never commits, so its final lag is the
+    whole log; `slow` commits every 2 s, so whatever it read since its last auto-commit
+    may still be lag at the end (a true Kafka figure)."""
     outcome, run = lag_run
     metrics = run.metrics
     groups = outcome.summary["groups"]
     final_hw = {p: gauges(metrics, "partition", p, "high_watermark").iloc[-1]
                 for p in PARTITIONS}
-    assert groups["fast"]["final_lag_total"] == 0
-    assert groups["fast"]["final_lag"] == {p: 0 for p in PARTITIONS}
+    # 200 writes/s over 2 partitions: ~100 ms of them, with slack for a commit in flight
+    assert 0 <= groups["fast"]["final_lag_total"] <= 40
+    assert set(groups["fast"]["final_lag"]) == set(PARTITIONS)
+    assert groups["fast"]["final_lag_total"] == sum(groups["fast"]["final_lag"].values())
     assert groups["manual"]["final_lag"] == {p: int(final_hw[p]) for p in PARTITIONS}
     assert groups["manual"]["final_lag_total"] == sum(final_hw.values())
     assert groups["manual"]["max_lag_total"] == groups["manual"]["final_lag_total"]
