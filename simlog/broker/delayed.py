@@ -13,7 +13,7 @@ partition's LEO (leader append) or HW moves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from simlog.broker.partition import Partition
@@ -70,41 +70,67 @@ class DelayedProduce(DelayedOperation):
 
 @dataclass(frozen=True, slots=True)
 class FetchSpec:
-    """One partition of a waiting fetch, as the request asked for it."""
+    """One partition of a fetch, as the request (or its fetch session) asked for it."""
 
     fetch_offset: int
     max_bytes: int
     current_leader_epoch: int
     last_fetched_epoch: int
-    leader_epoch_at_read: int
 
 
 class DelayedFetch(DelayedOperation):
-    def __init__(self, delay_us: int, specs: dict[TopicPartition, FetchSpec], min_bytes: int,
+    """`epochs`: each partition's leader epoch when the fetch was first read; a change
+    (or a lost leadership) answers at once."""
+
+    def __init__(self, delay_us: int, specs: dict[TopicPartition, FetchSpec],
+                 epochs: dict[TopicPartition, int], min_bytes: int,
                  is_follower: bool, lookup: PartitionLookup,
                  respond: Callable[[], None]) -> None:
         super().__init__(delay_us)
         self.specs = specs
+        self.epochs = epochs
         self.order = sorted(specs)
         self.min_bytes = min_bytes
         self.is_follower = is_follower
         self.lookup = lookup
         self.respond = respond
 
+    def _satisfied_by(self, tp: TopicPartition, spec: FetchSpec, need: int) -> int:
+        """-1: answer now (leadership moved, or the leader's log was cut under a
+        follower); else the bytes readable at the fetch offset (up to `need`)."""
+        p = self.lookup(tp)
+        if p is None or not p.is_leader or p.leader_epoch != self.epochs[tp]:
+            return -1  # leadership moved: answer now (with the error)
+        if self.is_follower:
+            end = p.log_end_offset
+            if spec.fetch_offset > end:
+                return -1
+        else:
+            end = p.high_watermark  # a consumer above a new leader's lagging HW just waits
+        if spec.fetch_offset < end:
+            return p.available_bytes(spec.fetch_offset, self.is_follower, spec.max_bytes, need)
+        return 0
+
+    def try_complete_for(self, key: Hashable) -> bool:
+        # The partition that just changed alone may be enough (the common case: new
+        # records on one partition of a long-polling session); else look at them all.
+        spec = self.specs.get(key)  # type: ignore[call-overload]
+        if spec is not None:
+            got = self._satisfied_by(key, spec, self.min_bytes)  # type: ignore[arg-type]
+            if got < 0 or got >= self.min_bytes:
+                return self.force_complete()
+        return self.try_complete()
+
     def try_complete(self) -> bool:
         accumulated = 0
+        specs = self.specs
         for tp in self.order:
-            spec = self.specs[tp]
-            p = self.lookup(tp)
-            if p is None or not p.is_leader or p.leader_epoch != spec.leader_epoch_at_read:
-                return self.force_complete()  # leadership moved: answer now (with the error)
-            end = p.log_end_offset if self.is_follower else p.high_watermark
-            if self.is_follower and spec.fetch_offset > end:
-                return self.force_complete()  # the leader's log was cut under it
-            # a consumer above a new leader's lagging HW just waits, as in Kafka
-            if spec.fetch_offset < end:
-                accumulated += p.available_bytes(spec.fetch_offset, self.is_follower,
-                                                 spec.max_bytes, self.min_bytes - accumulated)
+            got = self._satisfied_by(tp, specs[tp], self.min_bytes - accumulated)
+            if got < 0:
+                return self.force_complete()
+            accumulated += got
+            if accumulated >= self.min_bytes:
+                break  # (what the rest could add or report only completes it too)
         if accumulated >= self.min_bytes:
             return self.force_complete()
         return False

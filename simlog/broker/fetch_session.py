@@ -66,7 +66,6 @@ _MAX_EPOCH = (1 << 31) - 1
 DEFAULT_CACHE_SLOTS = 1000
 #: KafkaServer.MIN_INCREMENTAL_FETCH_SESSION_EVICTION_MS (not configurable in Kafka).
 EVICTION_US = ms_to_us(120_000)
-_NO_READ_EPOCH = -1  # FetchSpec.leader_epoch_at_read: filled in by a delayed fetch
 
 
 def next_epoch(epoch: int) -> int:
@@ -80,7 +79,7 @@ def next_epoch(epoch: int) -> int:
 
 def spec_of(fp: FetchPartition) -> FetchSpec:
     return FetchSpec(fp.fetch_offset, fp.partition_max_bytes, fp.current_leader_epoch,
-                     fp.last_fetched_epoch, _NO_READ_EPOCH)
+                     fp.last_fetched_epoch)
 
 
 @dataclass(slots=True)

@@ -139,6 +139,9 @@ class Partition:
     leader_epoch_start_offset: int = UNKNOWN_OFFSET
     remotes: dict[int, ReplicaState] = field(default_factory=dict)
     producers: ProducerStateManager = field(default_factory=ProducerStateManager)
+    # the last "nothing to read" outcome, shared while it stays true (read_as_leader)
+    _idle_read: ReadOutcome | None = field(default=None, init=False, repr=False,
+                                           compare=False)
 
     def __post_init__(self) -> None:
         hw = self.log.read_high_watermark()
@@ -339,6 +342,10 @@ class Partition:
         st = self.remotes.get(replica_id)
         if st is None:
             return False
+        return self._follower_fetched(st, replica_id, fetch_offset, now_us, leader_leo)
+
+    def _follower_fetched(self, st: ReplicaState, replica_id: int, fetch_offset: int,
+                          now_us: int, leader_leo: int) -> bool:
         before = st.log_end_offset
         st.update_fetch_state(fetch_offset, now_us, leader_leo)
         if replica_id not in self.isr:
@@ -415,21 +422,25 @@ class Partition:
     def read_as_leader(self, fetch_offset: int, max_bytes: int, current_leader_epoch: int,
                        last_fetched_epoch: int, replica_id: int, now_us: int) -> ReadOutcome:
         """Serve one partition of a Fetch. Followers (replica_id >= 0) read to the LEO
-        and update their fetch state; consumers read below the HW."""
-        if not self.is_leader:
+        and update their fetch state; consumers read below the HW. A read with nothing
+        to return (a follower at the log end: most partitions of a fetch session, most
+        of the time) shares one outcome object while HW, log start and LEO stay put."""
+        if self.leader_id != self.local_broker_id:
             return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
-        err = self.check_leader_epoch(current_leader_epoch)
-        if err is not Errors.NONE:
-            return ReadOutcome(err)
-        is_follower = replica_id >= 0
-        if is_follower and replica_id not in self.remotes:
-            return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
-        leo = self.log.log_end_offset
-        start = self.log.log_start_offset
+        if current_leader_epoch != NO_EPOCH and current_leader_epoch != self.leader_epoch:
+            return ReadOutcome(self.check_leader_epoch(current_leader_epoch))
+        st = None
+        if replica_id >= 0:
+            st = self.remotes.get(replica_id)
+            if st is None:
+                return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
+        log = self.log
+        leo = log.log_end_offset
+        start = log.log_start_offset
         # The latest epoch ends at the log end: no lookup needed on the common path.
         if last_fetched_epoch != NO_EPOCH and not (
-                fetch_offset <= leo and last_fetched_epoch == self.log.latest_epoch()):
-            end = self.log.end_offset_for_epoch(last_fetched_epoch)
+                fetch_offset <= leo and last_fetched_epoch == log.latest_epoch()):
+            end = log.end_offset_for_epoch(last_fetched_epoch)
             if end is None or end[0] < last_fetched_epoch or end[1] < fetch_offset:
                 diverging = end if end is not None else (NO_EPOCH, UNKNOWN_OFFSET)
                 return ReadOutcome(Errors.NONE, self.high_watermark, start, leo,
@@ -439,13 +450,18 @@ class Partition:
         # The HW is taken before this fetch moves it, as Kafka does: a follower learns
         # the HW its own fetch advanced only on its next fetch.
         hw = self.high_watermark
-        max_offset = leo if is_follower else hw
-        records: bytes | FileSlice = b""
+        max_offset = leo if st is not None else hw
         if fetch_offset < max_offset:
-            records = self.log.read(fetch_offset, max_bytes, max_offset)
-        if is_follower:
-            self.update_follower_fetch_state(replica_id, fetch_offset, now_us, leo)
-        return ReadOutcome(Errors.NONE, hw, start, leo, records)
+            out = ReadOutcome(Errors.NONE, hw, start, leo,
+                              log.read(fetch_offset, max_bytes, max_offset))
+        else:
+            out = self._idle_read
+            if (out is None or out.high_watermark != hw or out.log_start_offset != start
+                    or out.log_end_offset != leo):
+                out = self._idle_read = ReadOutcome(Errors.NONE, hw, start, leo)
+        if st is not None:
+            self._follower_fetched(st, replica_id, fetch_offset, now_us, leo)
+        return out
 
     def available_bytes(self, fetch_offset: int, is_follower: bool, max_bytes: int,
                         need: int | None = None) -> int:

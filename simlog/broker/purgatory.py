@@ -36,6 +36,11 @@ class DelayedOperation:
     def on_expiration(self) -> None:
         pass
 
+    def try_complete_for(self, key: Hashable) -> bool:
+        """try_complete after `key` changed: an operation may look at that key first
+        (it must complete exactly when try_complete would)."""
+        return self.try_complete()
+
     def force_complete(self) -> bool:
         if self.completed:
             return False
@@ -71,7 +76,7 @@ class Purgatory:
             return 0
         done = 0
         for op in list(ops):
-            if not op.completed and op.try_complete():
+            if not op.completed and op.try_complete_for(key):
                 done += 1
         live = [op for op in self._watchers.get(key, ()) if not op.completed]
         if live:
