@@ -187,6 +187,7 @@ class ReplicaFetcher:
         self.config = rm.config
         self.leader_id = leader_id
         self.states: dict[TopicPartition, FetchState] = {}
+        self._order: list[TopicPartition] = []  # sorted(states)
         self._inflight: int | None = None
         self._inflight_host = ""
         self._inflight_timer: Timer | None = None
@@ -198,10 +199,12 @@ class ReplicaFetcher:
 
     def add_partition(self, tp: TopicPartition, leader_epoch: int) -> None:
         self.states[tp] = FetchState(leader_epoch)
+        self._order = sorted(self.states)
         self._maybe_fetch()
 
     def remove_partition(self, tp: TopicPartition) -> None:
-        self.states.pop(tp, None)
+        if self.states.pop(tp, None) is not None:
+            self._order = sorted(self.states)
 
     def shutdown(self) -> None:
         self._stopped = True
@@ -214,31 +217,37 @@ class ReplicaFetcher:
 
     # ------------------------------------------------------------------ fetch loop
 
-    def _ready(self, now_us: int) -> list[TopicPartition]:
-        return [tp for tp in sorted(self.states)
-                if self.states[tp].delayed_until_us <= now_us
-                and not self.states[tp].awaiting_leader_end
-                and self.rm.partition(tp) is not None]
+    def _ready(self, now_us: int) -> list[tuple[TopicPartition, Partition]] | None:
+        """The partitions to fetch now, sorted: not backing off, not waiting for the
+        leader's log end. None while a forced flush is pending on any partition:
+        Kafka's follower flushes inside Log.append, so its next fetch (which reports its
+        log end to the leader) waits for the fsync: so does ours."""
+        partitions = self.rm.partitions
+        states = self.states
+        ready = []
+        for tp in self._order:
+            p = partitions.get(tp)
+            if p is None:
+                continue
+            log = p.log
+            if log.flush_in_flight and log.committable_end_offset < log.log_end_offset:
+                return None
+            st = states[tp]
+            if st.delayed_until_us <= now_us and not st.awaiting_leader_end:
+                ready.append((tp, p))
+        return ready
 
     def wake(self) -> None:
         """A forced flush completed somewhere: fetch if nothing else holds us."""
         self._maybe_fetch()
 
-    def _flush_pending(self) -> bool:
-        """Kafka's follower flushes inside Log.append, so its next fetch (which reports
-        its log end to the leader) waits for the fsync: so does ours."""
-        for tp in self.states:  # any(): order cannot matter
-            p = self.rm.partition(tp)
-            if (p is not None and p.log.flush_in_flight
-                    and p.log.committable_end_offset < p.log_end_offset):
-                return True
-        return False
-
     def _maybe_fetch(self) -> None:
-        if self._stopped or self._inflight is not None or self._flush_pending():
+        if self._stopped or self._inflight is not None:
             return
         now = self.rt.now()
         ready = self._ready(now)
+        if ready is None:
+            return  # a flush's completion wakes us
         if not ready and (self.session.is_full or not self.session.partitions):
             self._arm_wake(now)  # nothing to fetch, nothing to forget
             return
@@ -246,24 +255,23 @@ class ReplicaFetcher:
         # fetcher does; the leader closes the emptied session)
         host = self.rm.host.broker_host(self.leader_id)
         if host is None:
-            for tp in ready:
+            for tp, _ in ready:
                 self.states[tp].delayed_until_us = now + self.config.replica_fetch_backoff_us
             self._arm_wake(now)
             return
         wanted: dict[TopicPartition, FetchPartition] = {}
-        for tp in ready:
-            p = self.rm.partition(tp)
-            assert p is not None
-            st = self.states[tp]
+        states = self.states
+        max_bytes = self.config.replica_fetch_max_bytes
+        for tp, p in ready:
+            log = p.log
             last_epoch = UNDEFINED_EPOCH
             if p.settings.follower_truncation != TRUNCATION_HIGH_WATERMARK:
-                latest = p.log.latest_epoch()
+                latest = log.latest_epoch()
                 last_epoch = latest if latest is not None else UNDEFINED_EPOCH
             wanted[tp] = FetchPartition(
-                partition=tp[1], fetch_offset=p.log_end_offset,
-                current_leader_epoch=st.leader_epoch, last_fetched_epoch=last_epoch,
-                log_start_offset=p.log.log_start_offset,
-                partition_max_bytes=self.config.replica_fetch_max_bytes)
+                partition=tp[1], fetch_offset=log.log_end_offset,
+                current_leader_epoch=states[tp].leader_epoch, last_fetched_epoch=last_epoch,
+                log_start_offset=log.log_start_offset, partition_max_bytes=max_bytes)
         data = self.session.build(wanted)
         if data is None:  # pragma: no cover - excluded above
             self._arm_wake(now)
