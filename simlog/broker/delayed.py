@@ -6,9 +6,13 @@ last offset (or failed: not leader any more, ISR below min.insync.replicas after
 append); partitions still waiting at the timeout answer REQUEST_TIMED_OUT. With acks=1
 it waits only for the leader's forced flush (flush.messages) of those offsets.
 DelayedFetch completes when fetch.min.bytes are readable, when a partition's leadership
-or epoch changed, or at fetch.max.wait.ms; it then reads again and answers.
+or epoch changed, or at fetch.max.wait.ms; it then reads again and answers. For an
+incremental fetch (KIP-227) its partitions are every partition of the fetch session,
+listed in the request or not, so an idle follower's empty long poll wakes when any of
+them gets data (and answers only what changed).
 Both are keyed by (topic, partition); the replica manager checks the keys whenever a
-partition's LEO (leader append) or HW moves.
+partition's LEO (leader append) or HW moves, and a fetch woken by one key looks at that
+partition first.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 It turns metadata into roles (make leader / make follower, with leader epochs), serves
 Produce, Fetch, ListOffsets and OffsetsForLeaderEpoch for the partitions it leads, keeps
-the two purgatories, sends AlterPartition for ISR changes, runs the ISR-shrink and
-high-watermark-checkpoint timers, and owns the replica fetchers that make this broker a
-follower (`replica_fetcher.py`).
+the two purgatories and the fetch-session cache (KIP-227, `fetch_session.py`: a fetch is
+read and answered through its session context), sends AlterPartition for ISR changes,
+runs the ISR-shrink and high-watermark-checkpoint timers, and owns the replica fetchers
+that make this broker a follower (`replica_fetcher.py`).
 
 It does not know how to reach the controller or how logs are opened: its host (the
 BrokerNode) passes those in as a `ReplicaManagerHost`.
