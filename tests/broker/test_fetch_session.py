@@ -129,11 +129,17 @@ def test_incremental_answer_holds_only_partitions_with_something_new() -> None:
     assert ctx.finish({A: idle(10), B: failed, C: idle(10, start=4)})[2] == [B]
     ctx = c.new_context(request({}, sid, 5), privileged=True)
     assert ctx.finish({A: idle(10), B: idle(11), C: idle(10, start=4)})[2] == [B]
-    # a diverging epoch is always answered
+    # (even an error that carries the same HW as the answer after it)
     ctx = c.new_context(request({}, sid, 6), privileged=True)
+    out_of_range = ReadOutcome(Errors.OFFSET_OUT_OF_RANGE, 11, 0, 11)
+    assert ctx.finish({A: idle(10), B: out_of_range, C: idle(10, start=4)})[2] == [B]
+    ctx = c.new_context(request({}, sid, 7), privileged=True)
+    assert ctx.finish({A: idle(10), B: idle(11), C: idle(10, start=4)})[2] == [B]
+    # a diverging epoch is always answered
+    ctx = c.new_context(request({}, sid, 8), privileged=True)
     div = ReadOutcome(Errors.NONE, 10, 0, 10, diverging_epoch=(2, 8))
     assert ctx.finish({A: div, B: idle(11), C: idle(10, start=4)})[2] == [A]
-    ctx = c.new_context(request({}, sid, 7), privileged=True)
+    ctx = c.new_context(request({}, sid, 9), privileged=True)
     assert ctx.finish({A: div, B: idle(11), C: idle(10, start=4)})[2] == [A]
 
 
