@@ -53,7 +53,7 @@ from simlog.protocol.metadata import (
 )
 from simlog.protocol.offsets_for_leader_epoch import OffsetsForLeaderEpochRequest
 from simlog.protocol.produce import ProduceRequest
-from simlog.runtime import Message, NodeBase, Runtime, Timer, ms_to_us
+from simlog.runtime import ConnectionReset, Message, NodeBase, Runtime, Timer, ms_to_us
 from simlog.storage.config import LogConfig
 from simlog.storage.log import PartitionLog
 from simlog.storage.types import LogError
@@ -256,7 +256,9 @@ class BrokerNode(NodeBase):
             return
         if self.group_coordinator.on_message(src, msg):
             return
-        if isinstance(msg, ProduceRequest):
+        if isinstance(msg, ConnectionReset):
+            self.rm.on_connection_reset(src)
+        elif isinstance(msg, ProduceRequest):
             self.rm.handle_produce(src, msg)
         elif isinstance(msg, FetchRequest):
             self.rm.handle_fetch(src, msg)

@@ -314,6 +314,26 @@ class ReplicaFetcher:
         self._wake_timer = None
         self._maybe_fetch()
 
+    def connection_reset(self, host: str) -> None:
+        """The leader's process is gone (its kernel reset our connection): the fetch in
+        flight to it fails now, as Kafka's fetcher sees a disconnect, and every
+        partition backs off replica.fetch.backoff.ms before it is fetched again (over a
+        new connection and session) unless metadata names another leader first."""
+        if self._inflight is None or self._inflight_host != host:
+            return
+        self.rm.forget_response(self._inflight)
+        if self._inflight_timer is not None:
+            self._inflight_timer.cancel()
+            self._inflight_timer = None
+        self._inflight = None
+        self.session.handle_error()
+        self.rt.emit("fetch_connection_reset", leader=self.leader_id)
+        now = self.rt.now()
+        for st in self.states.values():  # each gets the same value: order cannot matter
+            st.delayed_until_us = max(st.delayed_until_us,
+                                      now + self.config.replica_fetch_backoff_us)
+        self._arm_wake(now)
+
     def _on_timeout(self, cid: int) -> None:
         if self._inflight != cid:
             return

@@ -217,6 +217,12 @@ class ReplicaManager:
             log.set_flush_callback(lambda: self._on_log_flushed(tp))
         return p
 
+    def on_connection_reset(self, node: str) -> None:
+        """node's process is down (a `runtime.ConnectionReset` from it): fetchers with a
+        fetch in flight to it fail it now instead of waiting replica.socket.timeout.ms."""
+        for leader in sorted(self.fetchers):
+            self.fetchers[leader].connection_reset(node)
+
     def _on_log_flushed(self, tp: TopicPartition) -> None:
         """A forced flush completed: the leader may count the records (HW, acks=1); a
         follower's fetcher may report its new log end."""

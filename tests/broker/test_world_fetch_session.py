@@ -60,7 +60,10 @@ def test_replication_converges_with_sessions_and_moves_fewer_bytes() -> None:
     assert bytes_on < 0.6 * bytes_off  # ... but the idle partitions stay off the wire
 
 
-def test_restarted_leader_has_no_sessions_and_followers_recover_through_id_not_found() -> None:
+def test_a_session_the_leader_lost_is_recovered_through_id_not_found() -> None:
+    """The leader no longer has the follower's session (Kafka: evicted from a full
+    cache, or the leader restarted and the follower never saw its connection reset):
+    the next incremental fetch gets FETCH_SESSION_ID_NOT_FOUND and starts over."""
     c = SimCluster(settings={"min.insync.replicas": 2}, partitions=3,
                    producer_config={"request.timeout.ms": 5_000})
     c.send_every(20 * MS, c.w.now_us + 2 * S)
@@ -70,14 +73,10 @@ def test_restarted_leader_has_no_sessions_and_followers_recover_through_id_not_f
     fetcher = c.broker(follower).rm.fetchers[leader]
     sid = fetcher.session.session_id
     assert sid != 0 and fetcher.session.epoch > 1  # fetching incrementally
-    # Freeze the follower: its long poll is answered meanwhile and waits in its inbox.
-    # The leader restarts (same machine: its sessions are gone with its memory).
-    c.w.pause(follower)
-    c.run_for(1 * S)
-    c.w.crash(f"b{leader}")
-    node = c.w.restart(f"b{leader}")
+    node = c.broker(f"b{leader}")
+    assert isinstance(node, BrokerNode) and node.rm.fetch_sessions.get(sid) is not None
+    del node.rm.fetch_sessions.sessions[sid]
     restarted = c.w.now_us
-    assert isinstance(node, BrokerNode) and len(node.rm.fetch_sessions) == 0
     seen: list[FetchRequest] = []
     handle = node.rm.handle_fetch
 
@@ -87,8 +86,8 @@ def test_restarted_leader_has_no_sessions_and_followers_recover_through_id_not_f
         handle(src, req)
 
     node.rm.handle_fetch = tap  # type: ignore[method-assign]
-    c.w.resume(follower)
-    c.run_for(100 * MS)
+    c.send_every(20 * MS, c.w.now_us + 200 * MS)  # wake the long poll
+    c.run_for(300 * MS)
     # the follower's next incremental fetch reaches the new process: unknown session
     errors = [e for e in c.events("fetch_session_error")
               if e["node"] == follower and e["time_us"] >= restarted]
@@ -150,3 +149,24 @@ def test_follower_long_poll_on_an_idle_session_wakes_when_data_arrives() -> None
     # the request that brought it named no partition: the session's partition woke it
     answered = [r for t, src, r in seen if src == follower and t >= parked_at]
     assert answered and answered[0].topics == ()
+
+
+def test_a_crashed_leaders_reset_fails_the_followers_fetch_at_once() -> None:
+    """The leader's process dies with both followers' long polls waiting at it: its
+    kernel resets their connections, so they give those fetches up at once (then back
+    off replica.fetch.backoff.ms) instead of waiting replica.socket.timeout.ms."""
+    c = SimCluster(settings={"min.insync.replicas": 2}, partitions=3)
+    c.run_for(3 * S)
+    leader = c.leader()
+    followers = [b for b in c.broker_ids if b != f"b{leader}"]
+    assert all(c.broker(f).rm.fetchers[leader]._inflight is not None for f in followers)
+    crashed = c.w.now_us
+    c.w.crash(f"b{leader}")
+    c.run_for(10 * MS)
+    resets = [e for e in c.events("fetch_connection_reset") if e["time_us"] >= crashed]
+    assert sorted(e["node"] for e in resets) == sorted(followers)
+    assert all(e["time_us"] - crashed < 10 * MS for e in resets)
+    for f in followers:
+        fetcher = c.broker(f).rm.fetchers[leader]
+        # no fetch in flight; the next one is full (epoch 0), on a new session
+        assert fetcher._inflight is None and fetcher.session.epoch == 0
