@@ -8,7 +8,8 @@ Phases, all in simulated time:
 3. settle: the producers stop; every fault is undone (heal, restart, resume, clocks and
    disks back); the run goes on until every partition has its full replica set in sync
    and every producer has answered every send (or `SETTLE_LIMIT_US` passes); then
-   consumers drain until they reach the high watermark (or `DRAIN_LIMIT_US`).
+   consumers drain until they reach the high watermark (or `DRAIN_LIMIT_US`), and with
+   auto commit on each live member commits where it got, as Kafka's close() does.
 4. judge: every replica's log is read; the checks judge (history, final state); the
    results folder is written.
 
@@ -43,6 +44,7 @@ STEP_US = 1_000_000
 SETTLE_STEP_US = 250_000
 SETTLE_LIMIT_US = 120_000_000
 DRAIN_LIMIT_US = 60_000_000
+FINAL_COMMIT_LIMIT_US = 10_000_000   # members' closing commits get this long
 # Young-generation GC every 20,000 allocations instead of 700: a run allocates millions
 # of short-lived messages and tuples, and the default thresholds spent ~15% of the run
 # loop collecting (bench/scale.py, measured alternating). GC never changes an outcome.
@@ -164,7 +166,12 @@ class Run:
             self.world.run_for(SETTLE_STEP_US)
         for c in self.consumers:
             c.stop()
+            c.final_commit()
+        commit_limit = self.cluster.rel_us() + FINAL_COMMIT_LIMIT_US
         self.world.run_for(SETTLE_STEP_US)
+        while self.cluster.rel_us() < commit_limit and any(
+                c.commits_open() for c in self.consumers):
+            self.world.run_for(SETTLE_STEP_US)
         self.settle_us = self.cluster.rel_us() - start
 
     def _settled(self) -> bool:

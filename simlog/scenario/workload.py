@@ -406,6 +406,24 @@ class ConsumerDriver:
     def stop(self) -> None:
         self.stopped = True
 
+    def final_commit(self) -> None:
+        """At the end, as Kafka's close() does with auto commit on: every live member
+        commits the positions it reached (nothing when auto commit is off: the
+        application commits, and this workload's application never does)."""
+        if not self.spec.config["enable.auto.commit"]:
+            return
+        for member in self.spec.members:
+            if member in self.leaving:
+                continue
+
+            def commit(c: Any) -> None:
+                if isinstance(c, GroupConsumer) and c.group.generation >= 0:
+                    c.commit()
+            self.world.call_in(member, commit)
+
+    def commits_open(self) -> bool:
+        return any(self.commits[m] for m in self.spec.members)
+
     def positions(self) -> dict[tuple[str, int], int]:
         """The position of every partition some live member owns (0 when unknown)."""
         out: dict[tuple[str, int], int] = {}
