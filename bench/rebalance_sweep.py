@@ -46,7 +46,7 @@ def main() -> None:
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"{'per record':>10} {'eager s':>9} {'coop s':>9} {'coop/eager':>10}   (seeds "
-          f"{args.seeds}, medians; jitter 0.5, max.poll.records 50, heartbeat 1 s)")
+          f"{args.seeds}, medians; jitter 0.5, max.poll.records 100, heartbeat 1 s)")
     for per_record in args.per_record.split(","):
         eager = statistics.median(unowned_s(FILES["eager"], per_record, s) for s in seeds)
         coop = statistics.median(unowned_s(FILES["cooperative"], per_record, s) for s in seeds)
