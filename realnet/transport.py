@@ -22,8 +22,11 @@ Invariants and choices:
 - Link faults (ARCHITECTURE rule 7: latency, duplication and reorder belong in the real
   transport) are applied by the sender per destination (`set_link`): a one-way `cut`,
   `loss` and `duplicate` probabilities drawn from the seeded rng, and a `delay_s` plus
-  uniform `jitter_s` (jitter reorders). Partitions of whole hosts belong in network
-  namespaces; `cut` is the cheap in-process stand-in for tests.
+  uniform `jitter_s` (jitter reorders). A `cut` holds what is sent (at most
+  `max_pending` frames, then drops) and sends it, in order, when the link heals, as TCP
+  retransmits through a partition and as the simulated network's default transport
+  does. Partitions of whole hosts belong in network namespaces; `cut` is the cheap
+  in-process stand-in for tests.
 """
 
 from __future__ import annotations
@@ -139,6 +142,7 @@ class Transport:
         self.stats = TransportStats()
         self._out: dict[str, _Peer] = {}
         self.links: dict[str, LinkFault] = {}
+        self._held: dict[str, list[bytes]] = {}  # frames a cut holds, per destination
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._inbound: set[asyncio.StreamWriter] = set()
@@ -180,11 +184,15 @@ class Transport:
     # -- sending -------------------------------------------------------------------
 
     def set_link(self, dst: str, fault: LinkFault | None) -> None:
-        """Degrade (or with None heal) this node's link to dst."""
+        """Degrade (or with None heal) this node's link to dst; a healed cut sends what
+        it held, in order."""
         if fault is None or fault == LinkFault():
             self.links.pop(dst, None)
         else:
             self.links[dst] = fault
+        if not self.links.get(dst, LinkFault()).cut:
+            for data in self._held.pop(dst, []):
+                self._send_frame(dst, data)
 
     def send(self, dst: str, msg: Message) -> bool:
         """Queue msg for dst; False if it was dropped."""
@@ -195,7 +203,14 @@ class Transport:
         fault = self.links.get(dst)
         if fault is None:
             return self._send_frame(dst, data)
-        if fault.cut or (fault.loss and self.rng.random() < fault.loss):
+        if fault.cut:
+            held = self._held.setdefault(dst, [])
+            if len(held) >= self.max_pending:
+                self.stats.dropped += 1
+                return False
+            held.append(data)
+            return True
+        if fault.loss and self.rng.random() < fault.loss:
             self.stats.dropped += 1
             return False
         copies = 2 if fault.duplicate and self.rng.random() < fault.duplicate else 1
