@@ -12,6 +12,7 @@ COMMANDS: dict[str, str] = {
     "validate": "simlog.scenario.cli:validate",
     "demo": "simlog.sim.demo:demo",
     "run": "simlog.scenario.run_cli:run",
+    "sweep": "simlog.scenario.sweep:sweep_command",
     "report": "analysis.cli:report",
     "dump-log": "simlog.tools.dump_log:dump_log",
 }
