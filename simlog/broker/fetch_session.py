@@ -44,16 +44,22 @@ session is created.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from simlog.broker.delayed import FetchSpec
-from simlog.broker.partition import ReadOutcome
+from simlog.broker.partition import NO_EPOCH, Partition, ReadOutcome, ReplicaState
 from simlog.protocol.errors import Errors
 from simlog.protocol.fetch import FetchPartition, FetchRequest
 from simlog.runtime import Rng, ms_to_us
 
+if TYPE_CHECKING:
+    from simlog.broker.delayed import DelayedFetch
+
 TopicPartition = tuple[str, int]
+PartitionLookup = Callable[[TopicPartition], "Partition | None"]
 
 #: FetchMetadata.INVALID_SESSION_ID: no session.
 INVALID_SESSION_ID = 0
@@ -93,6 +99,9 @@ class CachedPartition:
     high_watermark: int = -1
     last_stable_offset: int = -1
     local_log_start_offset: int = -1
+    # the partition's leader epoch when it was last parked (a long poll begun while it
+    # was parked compares a later epoch with this one)
+    park_epoch: int = NO_EPOCH
 
     def update_request(self, fp: FetchPartition) -> None:
         self.spec = spec_of(fp)
@@ -120,6 +129,35 @@ class CachedPartition:
         return must
 
 
+def quiet_state(p: Partition | None, cached: CachedPartition,
+                replica_id: int) -> ReplicaState | None:
+    """The follower's state if a fetch of this session partition would change nothing
+    but that state's fetch times and answer nothing: p leads, in the epoch the session
+    asked for; the follower is in the ISR, at the log end, as the leader last saw it
+    (log_end_offset == last_fetch_leader_leo == the log end), with the log's latest
+    epoch; the session answered the current HW and log start. Else None."""
+    if p is None or p.leader_id != p.local_broker_id or replica_id < 0:
+        return None
+    spec = cached.spec
+    epoch = spec.current_leader_epoch
+    if epoch != NO_EPOCH and epoch != p.leader_epoch:
+        return None
+    st = p.remotes.get(replica_id)
+    if st is None or replica_id not in p.isr:
+        return None
+    log = p.log
+    leo = log.log_end_offset
+    if spec.fetch_offset != leo or st.log_end_offset != leo or st.last_fetch_leader_leo != leo:
+        return None
+    if spec.last_fetched_epoch != NO_EPOCH and spec.last_fetched_epoch != log.latest_epoch():
+        return None
+    hw = p.high_watermark
+    if (cached.high_watermark != hw or cached.last_stable_offset != hw
+            or cached.local_log_start_offset != log.log_start_offset):
+        return None
+    return st
+
+
 @dataclass(slots=True)
 class FetchSession:
     id: int
@@ -133,9 +171,22 @@ class FetchSession:
     cached_size: int = -1
     evictable_by_privileged: bool = False
     evictable_by_all: bool = False
+    # -- parking (module docstring, "Reading only what changed") --
+    replica_id: int = -1  # the follower fetching in it (-1: a consumer: nothing parks)
+    lookup: PartitionLookup | None = None  # the leader's partitions (None: nothing parks)
+    dirty: set[TopicPartition] = field(default_factory=set)  # read at the next fetch
+    loops: int = 0  # reads of the session so far (an incremental fetch reads it once,
+    #                 or twice if it waits: when it arrives and when it is answered)
+    read_us: int = 0  # the time of the latest read, prev_read_us of the one before
+    prev_read_us: int = 0
+    cursor: TopicPartition | tuple[()] | None = None  # where a read in progress is
+    todo: list[TopicPartition] | None = None  # what a read in progress reads, sorted
+    waiter: DelayedFetch | None = None  # the session's long poll, while it waits
+    closed: bool = False
 
     def __post_init__(self) -> None:
         self.order = sorted(self.partitions)
+        self.dirty = set(self.partitions)
 
     def update(self, requested: Iterable[tuple[TopicPartition, FetchPartition]],
                forgotten: Iterable[TopicPartition]) -> None:
@@ -146,11 +197,16 @@ class FetchSession:
             cached = self.partitions.get(tp)
             if cached is None:
                 self.partitions[tp] = CachedPartition(spec_of(fp), fp.log_start_offset)
+                self.dirty.add(tp)
                 changed = True
             else:
+                self._unpark(tp)
                 cached.update_request(fp)
         for tp in forgotten:
-            if self.partitions.pop(tp, None) is not None:
+            if tp in self.partitions:
+                self._unpark(tp)
+                del self.partitions[tp]
+                self.dirty.discard(tp)
                 changed = True
         if changed:
             self.order = sorted(self.partitions)
@@ -159,6 +215,140 @@ class FetchSession:
         parts = self.partitions
         return {tp: parts[tp].spec for tp in self.order}
 
+    # ------------------------------------------------------------------ parking
+
+    def begin_read(self, now_us: int) -> list[TopicPartition]:
+        """A read of the session starts: the partitions to read, sorted (the caller
+        sets `cursor` to each as it reads it; `mark_dirty` adds later ones meanwhile).
+        Parked partitions count as read now, at their place in that order."""
+        if self.todo is not None:  # pragma: no cover - one read at a time
+            raise RuntimeError(f"fetch session {self.id} read while being read")
+        if self.loops and now_us < self.read_us:
+            # the node's clock stepped back: a parked state's caught-up time is the
+            # latest of its fetch times, not the last; apply them all before going on
+            self.release_all()
+        self.loops += 1
+        self.prev_read_us, self.read_us = self.read_us, now_us
+        self.cursor = ()  # before every partition
+        todo = self.todo = sorted(self.dirty)
+        return todo
+
+    def end_read(self) -> None:
+        self.cursor = None
+        self.todo = None
+
+    def virtual_read_us(self, tp: TopicPartition, since_loop: int) -> int | None:
+        """The time of this session's latest read of parked partition tp after read
+        number since_loop (None: none since), counting a read in progress only once it
+        got past tp."""
+        k = self.loops
+        cursor = self.cursor
+        if cursor is not None and not tp < cursor:
+            k -= 1
+        if k <= since_loop:
+            return None
+        return self.read_us if k == self.loops else self.prev_read_us
+
+    def release(self, tp: TopicPartition, st: ReplicaState) -> None:
+        """st (parked here) leaves parking: apply the fetches that skipped it (a fetch at
+        the leader's log end: caught up as of that fetch) and read tp again next time."""
+        t = self.virtual_read_us(tp, st.park_loop)
+        if t is not None:
+            if t > st.last_caught_up_time_us:
+                st.last_caught_up_time_us = t
+            st.last_fetch_time_us = t
+        st.parked = None
+        self.mark_dirty(tp)
+
+    def mark_dirty(self, tp: TopicPartition) -> None:
+        """tp is read at the next read of the session (or later in the one in progress,
+        if that has not got there yet), and a waiting long poll watches it."""
+        if tp in self.dirty or tp not in self.partitions:
+            return
+        self.dirty.add(tp)
+        todo = self.todo
+        if todo is not None and tp > self.cursor:  # type: ignore[operator]
+            insort(todo, tp)
+        w = self.waiter
+        if w is not None and not w.completed:
+            w.watch(tp)
+
+    def _unpark(self, tp: TopicPartition) -> None:
+        if tp in self.dirty:
+            return
+        p = self.lookup(tp) if self.lookup is not None else None
+        st = p.remotes.get(self.replica_id) if p is not None else None
+        if st is not None and st.parked is self:
+            self.release(tp, st)
+        else:
+            self.mark_dirty(tp)
+
+    def park_quiet(self, tps: Iterable[TopicPartition]) -> None:
+        """After an answer: park every partition of tps (just read and answered) that
+        has nothing new for the follower until it changes (`quiet_state`)."""
+        lookup = self.lookup
+        if lookup is None or self.replica_id < 0 or self.closed or not PARKING:
+            return
+        parts = self.partitions
+        dirty = self.dirty
+        replica_id = self.replica_id
+        for tp in tps:
+            cached = parts.get(tp)
+            if cached is None or tp not in dirty:
+                continue
+            p = lookup(tp)
+            st = quiet_state(p, cached, replica_id)
+            if st is None:
+                continue
+            other = st.parked
+            if other is not None and other is not self:
+                other.release(tp, st)
+            st.parked = self
+            st.park_loop = self.loops
+            cached.park_epoch = p.leader_epoch  # type: ignore[union-attr]
+            dirty.discard(tp)
+
+    def release_all(self) -> None:
+        """Every parked partition leaves parking (it is read at the next read)."""
+        for tp in sorted(self.partitions):  # (rare: closing, a clock step back)
+            self._unpark(tp)
+
+    def detach_waiter(self) -> None:
+        """The session is about to change under its waiting long poll (closed, or a
+        request accepted meanwhile): the poll takes its own copy of the session's
+        partitions and watches all of them, as before parking existed."""
+        w = self.waiter
+        self.waiter = None
+        if w is not None and not w.completed:
+            w.pin()
+
+    def close(self) -> None:
+        self.detach_waiter()
+        self.release_all()
+        self.closed = True
+
+    def check_parked(self) -> None:
+        """Debug check (VERIFY_PARKING): every partition not to be read is parked here
+        and still has nothing new."""
+        lookup = self.lookup
+        for tp in self.order:
+            if tp in self.dirty:
+                continue
+            assert lookup is not None, tp
+            p = lookup(tp)
+            cached = self.partitions[tp]
+            st = quiet_state(p, cached, self.replica_id)
+            assert st is not None and st.parked is self, (self.id, tp)
+            assert p is not None and cached.park_epoch == p.leader_epoch, (self.id, tp)
+
+
+#: Debug switch for tests: check at every read of a session that each partition it
+#: skips is parked and has nothing new (`FetchSession.check_parked`, O(partitions)).
+VERIFY_PARKING = False
+#: Switch for tests: False parks nothing, so every fetch reads every session
+#: partition, as before parking (the same run must give the same trace either way).
+PARKING = True
+
 
 class FetchContext:
     """What the replica manager reads for one request, and how it answers (Kafka's
@@ -166,9 +356,17 @@ class FetchContext:
 
     error = Errors.NONE
     session_id = INVALID_SESSION_ID
+    #: set by the replica manager: the time of its latest read for this context
+    read_us: int | None = None
 
     def specs(self) -> dict[TopicPartition, FetchSpec]:
         return {}
+
+    @property
+    def session(self) -> FetchSession | None:
+        """The session whose changed partitions alone are read (an incremental fetch);
+        None: read every partition of specs()."""
+        return None
 
     def finish(self, results: Mapping[TopicPartition, ReadOutcome]
                ) -> tuple[Errors, int, list[TopicPartition]]:
@@ -207,10 +405,11 @@ class FullFetchContext(SessionlessFetchContext):
     is created from what was asked and answered (if the cache has room)."""
 
     def __init__(self, cache: FetchSessionCache, requested: dict[TopicPartition, FetchPartition],
-                 privileged: bool) -> None:
+                 privileged: bool, replica_id: int = -1) -> None:
         super().__init__(requested)
         self.cache = cache
         self.privileged = privileged
+        self.replica_id = replica_id
 
     def finish(self, results: Mapping[TopicPartition, ReadOutcome]
                ) -> tuple[Errors, int, list[TopicPartition]]:
@@ -223,25 +422,33 @@ class FullFetchContext(SessionlessFetchContext):
                 out[tp] = cached
             return out
 
-        sid = self.cache.maybe_create_session(self.privileged, len(results), partitions)
+        sid = self.cache.maybe_create_session(self.privileged, len(results), partitions,
+                                              self.replica_id, self.read_us)
+        session = self.cache.get(sid)
+        if session is not None:
+            session.park_quiet(results)
         return Errors.NONE, sid, list(results)
 
 
 class IncrementalFetchContext(FetchContext):
-    """An accepted incremental fetch: reads every session partition, answers the ones
-    with something new."""
+    """An accepted incremental fetch: reads the session partitions that may have
+    something new (every one not parked), answers the ones that have."""
 
     def __init__(self, session: FetchSession, request_epoch: int) -> None:
-        self.session = session
+        self._session = session
         self.request_epoch = request_epoch
         self.session_id = session.id
 
+    @property
+    def session(self) -> FetchSession:
+        return self._session
+
     def specs(self) -> dict[TopicPartition, FetchSpec]:
-        return self.session.specs()
+        return self._session.specs()
 
     def finish(self, results: Mapping[TopicPartition, ReadOutcome]
                ) -> tuple[Errors, int, list[TopicPartition]]:
-        s = self.session
+        s = self._session
         if s.epoch != next_epoch(self.request_epoch):
             # another request of this session was accepted since (a duplicate)
             return Errors.INVALID_FETCH_SESSION_EPOCH, s.id, []
@@ -251,6 +458,7 @@ class IncrementalFetchContext(FetchContext):
             cached = parts.get(tp)
             if cached is None or cached.must_respond(r):
                 answer.append(tp)
+        s.park_quiet(results)
         return Errors.NONE, s.id, answer
 
 
@@ -267,11 +475,14 @@ class FetchSessionCache:
 
     def __init__(self, rng: Callable[[], Rng], now_us: Callable[[], int],
                  max_entries: int = DEFAULT_CACHE_SLOTS,
-                 eviction_us: int = EVICTION_US) -> None:
+                 eviction_us: int = EVICTION_US,
+                 lookup: PartitionLookup | None = None) -> None:
         self._rng = rng
         self._now_us = now_us
         self.max_entries = max_entries
         self.eviction_us = eviction_us
+        # the leader's partitions, for parking (None: sessions park nothing)
+        self.lookup = lookup
         self.sessions: dict[int, FetchSession] = {}
         self.evictions = 0
 
@@ -292,13 +503,18 @@ class FetchSessionCache:
             requested = requested_partitions(req)
             if epoch == FINAL_EPOCH:
                 return SessionlessFetchContext(requested)
-            return FullFetchContext(self, requested, privileged)
+            return FullFetchContext(self, requested, privileged, req.replica_id)
         session = self.sessions.get(sid)
         if session is None:
             return SessionErrorContext(Errors.FETCH_SESSION_ID_NOT_FOUND)
         if session.epoch != epoch:
             return SessionErrorContext(Errors.INVALID_FETCH_SESSION_EPOCH)
         requested = requested_partitions(req)
+        # (a long poll of this session still waiting: a duplicate; it keeps what it had)
+        session.detach_waiter()
+        if req.replica_id != session.replica_id:  # (never: one follower per session)
+            session.release_all()
+            session.replica_id = req.replica_id
         session.update(requested.items(), forgotten_partitions(req))
         if not session.partitions:
             self.remove(sid)  # nothing left: closed, answered without a session
@@ -317,14 +533,17 @@ class FetchSessionCache:
                 return sid
 
     def maybe_create_session(self, privileged: bool, size: int,
-                             partitions: Callable[[], dict[TopicPartition, CachedPartition]]
-                             ) -> int:
-        """A new session's id, or INVALID_SESSION_ID when the cache has no room."""
+                             partitions: Callable[[], dict[TopicPartition, CachedPartition]],
+                             replica_id: int = -1, read_us: int | None = None) -> int:
+        """A new session's id, or INVALID_SESSION_ID when the cache has no room.
+        read_us: when the partitions were read (now if None)."""
         now = self._now_us()
         if len(self.sessions) >= self.max_entries and not self.try_evict(privileged, size, now):
             return INVALID_SESSION_ID
         session = FetchSession(self._new_id(), privileged, partitions(), now, now,
-                               next_epoch(INITIAL_EPOCH))
+                               next_epoch(INITIAL_EPOCH), replica_id=replica_id,
+                               lookup=self.lookup)
+        session.read_us = session.prev_read_us = now if read_us is None else read_us
         self.sessions[session.id] = session
         self.touch(session)
         return session.id
@@ -361,10 +580,28 @@ class FetchSessionCache:
         session.evictable_by_all = old
 
     def remove(self, session_id: int) -> FetchSession | None:
-        return self.sessions.pop(session_id, None)
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            session.close()
+        return session
 
 
-__all__ = ["DEFAULT_CACHE_SLOTS", "EVICTION_US", "FINAL_EPOCH", "INITIAL_EPOCH",
-           "INVALID_SESSION_ID", "CachedPartition", "FetchContext", "FetchSession",
-           "FetchSessionCache", "FullFetchContext", "IncrementalFetchContext",
-           "SessionErrorContext", "SessionlessFetchContext", "next_epoch"]
+__all__ = [
+    "DEFAULT_CACHE_SLOTS",
+    "EVICTION_US",
+    "FINAL_EPOCH",
+    "INITIAL_EPOCH",
+    "INVALID_SESSION_ID",
+    "PARKING",
+    "VERIFY_PARKING",
+    "CachedPartition",
+    "FetchContext",
+    "FetchSession",
+    "FetchSessionCache",
+    "FullFetchContext",
+    "IncrementalFetchContext",
+    "SessionErrorContext",
+    "SessionlessFetchContext",
+    "next_epoch",
+    "quiet_state",
+]

@@ -133,7 +133,11 @@ class BrokerNode(NodeBase):
         replica independently (never past the HW)."""
         now = self.rt.now()
         for key in sorted(self._logs):
-            self._logs[key].plog.apply_retention(now)
+            log = self._logs[key]
+            start = log.log_start_offset
+            log.plog.apply_retention(now)
+            if log.log_start_offset != start:
+                self.rm.log_start_moved(key)  # fetch sessions and fetchers look again
         self.rt.set_timer(self._retention_interval_us, self._retention_tick)
 
     def _cleaner_tick(self) -> None:

@@ -27,7 +27,8 @@ Invariants (Kafka's, KIP-497 and KAFKA-13091 included):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from simlog.broker.config import TopicSettings
 from simlog.broker.producer_state import (
@@ -50,13 +51,25 @@ NEVER_US = -(1 << 62)
 
 @dataclass(slots=True)
 class ReplicaState:
-    """What the leader knows of one follower, from its fetches (Kafka's Replica)."""
+    """What the leader knows of one follower, from its fetches (Kafka's Replica).
+
+    `parked`: the fetch session (`simlog.broker.fetch_session.FetchSession`) that
+    re-reads this partition for this follower lazily. While it is set the follower sits
+    at the leader's log end (log_end_offset == last_fetch_leader_leo == the log end) of
+    a partition that has not changed since, so each of the session's fetches would only
+    set last_caught_up_time_us and last_fetch_time_us to that fetch's time: the session
+    skips the read and `FetchSession.release` applies its last one when the state
+    leaves parking (any change to the partition, another reader, the session forgetting
+    the partition or closing). Until then is_caught_up holds through the log end alone,
+    so no reader needs the lazy times (see `Partition.follower_state`)."""
 
     broker_id: int
     log_end_offset: int = UNKNOWN_OFFSET
     last_caught_up_time_us: int = NEVER_US
     last_fetch_leader_leo: int = UNKNOWN_OFFSET
     last_fetch_time_us: int = 0
+    parked: Any = None  # FetchSession | None
+    park_loop: int = 0  # the session's read (FetchSession.loops) that parked it
 
     def is_caught_up(self, leader_leo: int, now_us: int, lag_max_us: int) -> bool:
         return (self.log_end_offset == leader_leo
@@ -114,6 +127,7 @@ class ReadOutcome:
 
 AlterIsrCallback = Callable[["Partition", PendingIsrChange], None]
 EmitCallback = Callable[..., None]
+ChangeCallback = Callable[["Partition"], None]
 
 
 @dataclass
@@ -128,6 +142,9 @@ class Partition:
     emit: EmitCallback = lambda kind, **fields: None
     # KIP-841: only unfenced brokers not shutting down may join the ISR
     eligible: Callable[[int], bool] = lambda _broker_id: True
+    # called whenever something a fetch of this partition reads may have moved (see
+    # fetch_changed): the replica manager marks it for its replica fetcher
+    on_fetch_change: ChangeCallback = lambda _p: None
 
     leader_id: int = NO_LEADER
     leader_epoch: int = NO_EPOCH
@@ -166,6 +183,37 @@ class Partition:
     def maximal_isr(self) -> frozenset[int]:
         return self.pending.maximal_isr if self.pending is not None else self.isr
 
+    def fetch_changed(self) -> None:
+        """Something a fetch of this partition reads may have moved: its log end, HW,
+        log start, leader epoch, role, ISR or replicas. Every follower state parked in a
+        fetch session leaves parking (the session reads the partition again at its next
+        fetch, and a long poll of it waits on it again), and the replica manager's
+        callback tells the replica fetcher following it. O(replicas); called before the
+        change where the change replaces follower states, after it otherwise."""
+        if self.remotes:
+            tp = (self.topic, self.index)
+            # (each parked state belongs to its own session: the order cannot matter)
+            for st in self.remotes.values():
+                s = st.parked
+                if s is not None:
+                    s.release(tp, st)
+        self.on_fetch_change(self)
+
+    def follower_state(self, replica_id: int) -> ReplicaState | None:
+        """A copy of what the leader knows of replica_id, lazy times applied (a parked
+        state's fetch times as of its session's last fetch); changes nothing."""
+        st = self.remotes.get(replica_id)
+        if st is None:
+            return None
+        out = replace(st, parked=None)
+        s = st.parked
+        if s is not None:
+            t = s.virtual_read_us((self.topic, self.index), st.park_loop)
+            if t is not None:
+                out.last_caught_up_time_us = max(out.last_caught_up_time_us, t)
+                out.last_fetch_time_us = t
+        return out
+
     def check_leader_epoch(self, current_leader_epoch: int) -> Errors:
         """KIP-320: a request naming an older epoch is fenced, a newer one is unknown."""
         if current_leader_epoch == NO_EPOCH or current_leader_epoch == self.leader_epoch:
@@ -182,6 +230,7 @@ class Partition:
         starts a new leader epoch here (followers must be tracked afresh)."""
         if leader_epoch < self.leader_epoch:
             return False
+        self.fetch_changed()
         new_epoch = leader_epoch > self.leader_epoch or not self.is_leader
         old_isr = self.isr
         self.leader_id = self.local_broker_id
@@ -220,6 +269,7 @@ class Partition:
         (truncate) before fetching."""
         if leader_epoch < self.leader_epoch:
             return False
+        self.fetch_changed()
         changed = (leader_epoch > self.leader_epoch or leader_id != self.leader_id)
         was_leader = self.is_leader
         self.leader_id = leader_id
@@ -283,6 +333,7 @@ class Partition:
                                   last_sequence(b.base_sequence, count), offset,
                                   offset + count - 1)
             offset += count
+        self.fetch_changed()
         return AppendOutcome(Errors.NONE, result.first_offset, result.last_offset,
                              log_append_time_ms=result.log_append_time_ms,
                              log_start_offset=self.log.log_start_offset)
@@ -331,6 +382,7 @@ class Partition:
             # know every committed prefix (followers' HWs only trail it).
             self.emit("hw", partition=self.name, leader_epoch=self.leader_epoch,
                       high_watermark=new_hw)
+            self.fetch_changed()
             return True
         return False
 
@@ -359,6 +411,8 @@ class Partition:
         st = self.remotes.get(replica_id)
         if st is None or replica_id not in self.replicas or not self.eligible(replica_id):
             return False
+        if st.parked is not None:  # (never: a parked follower is in the ISR)
+            st.parked.release((self.topic, self.index), st)
         if not (st.is_caught_up(self.log.log_end_offset, now_us, self.replica_lag_time_max_us)
                 and st.log_end_offset >= self.high_watermark
                 and st.log_end_offset >= self.leader_epoch_start_offset):
@@ -387,6 +441,7 @@ class Partition:
         return True
 
     def _propose(self, change: PendingIsrChange) -> None:
+        self.fetch_changed()
         self.pending = change
         self.alter_isr(self, change)
 
@@ -397,6 +452,7 @@ class Partition:
         change = self.pending
         if change is None or not self.is_leader:
             return False
+        self.fetch_changed()
         if error is not Errors.NONE or isr is None:
             # Rejected (stale partition epoch, fenced, ineligible): drop the proposal and
             # let the next metadata update or the next check propose again.
@@ -434,6 +490,9 @@ class Partition:
             st = self.remotes.get(replica_id)
             if st is None:
                 return ReadOutcome(Errors.NOT_LEADER_OR_FOLLOWER)
+            if st.parked is not None:
+                # read by another session (or sessionless): its parking ends here
+                st.parked.release((self.topic, self.index), st)
         log = self.log
         leo = log.log_end_offset
         start = log.log_start_offset
@@ -488,6 +547,8 @@ class Partition:
             self.producers.record(b.producer_id, b.producer_epoch, b.base_sequence,
                                   last_sequence(b.base_sequence, count), b.base_offset,
                                   b.last_offset)
+        if batches:
+            self.fetch_changed()
         return self.log.log_end_offset
 
     def update_follower_hw(self, leader_hw: int) -> bool:
@@ -499,11 +560,20 @@ class Partition:
             return True
         return False
 
+    def follow_log_start(self, offset: int) -> bool:
+        """A follower raises its log start to its leader's (retention, DeleteRecords),
+        never past its HW. True if it moved."""
+        moved = self.log.maybe_increment_log_start_offset(offset)
+        if moved:
+            self.fetch_changed()
+        return moved
+
     def truncate_to(self, offset: int, reason: str) -> None:
         """Cut the log (and HW) back to offset, if the log is longer."""
         leo = self.log.log_end_offset
         if offset >= leo:
             return
+        self.fetch_changed()
         self.log.truncate_to(offset)
         self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
         self.log.set_high_watermark(self.high_watermark)
@@ -513,6 +583,7 @@ class Partition:
 
     def truncate_fully_and_start_at(self, offset: int, reason: str) -> None:
         leo = self.log.log_end_offset
+        self.fetch_changed()
         self.log.truncate_fully_and_start_at(offset)
         self.high_watermark = offset
         self.log.set_high_watermark(offset)

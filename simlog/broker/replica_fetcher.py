@@ -48,7 +48,9 @@ Truncation, so that no replica keeps a suffix the leader does not have:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from heapq import heappop, heappush
 from typing import TYPE_CHECKING
 
 from simlog.broker.config import TRUNCATION_HIGH_WATERMARK
@@ -101,7 +103,8 @@ class SessionFetch:
     to_send: dict[TopicPartition, FetchPartition]  # listed in the request
     to_forget: list[TopicPartition]
     # every partition of the session after this request, as the leader will read it
-    session: dict[TopicPartition, FetchPartition]
+    # (a copy, from `build` only; `build_changes` leaves it None: see handler.partitions)
+    session: dict[TopicPartition, FetchPartition] | None = None
 
 
 class FetchSessionHandler:
@@ -131,23 +134,35 @@ class FetchSessionHandler:
         return self.epoch in (INITIAL_EPOCH, FINAL_EPOCH)
 
     def build(self, wanted: dict[TopicPartition, FetchPartition]) -> SessionFetch | None:
+        data = self.build_changes(wanted, wanted.keys() | self.partitions.keys())
+        return None if data is None else replace(data, session=dict(self.partitions))
+
+    def build_changes(self, wanted: Mapping[TopicPartition, FetchPartition],
+                      changed: Collection[TopicPartition]) -> SessionFetch | None:
+        """`build`, told which partitions may differ between `wanted` and the session
+        (every other one must be the same in both): an incremental fetch costs
+        O(changed), a full one O(wanted). After it the session is `wanted`."""
         if self.is_full:
-            self.partitions = dict(wanted)
-            if not wanted:
+            ordered = {tp: wanted[tp] for tp in sorted(wanted)}
+            self.partitions = dict(ordered)
+            if not ordered:
                 return None
-            return SessionFetch(self.session_id, self.epoch, wanted, [], dict(wanted))
+            return SessionFetch(self.session_id, self.epoch, ordered, [])
         session = self.partitions
-        forget = [tp for tp in sorted(session) if tp not in wanted]
-        for tp in forget:
-            del session[tp]
+        forget = []
         send = {}
-        for tp, fp in wanted.items():
-            if session.get(tp) != fp:
+        for tp in sorted(changed):
+            fp = wanted.get(tp)
+            if fp is None:
+                if tp in session:
+                    del session[tp]
+                    forget.append(tp)
+            elif session.get(tp) != fp:
                 send[tp] = fp
                 session[tp] = fp
         if not session and not forget:
             return None
-        return SessionFetch(self.session_id, self.epoch, send, forget, dict(session))
+        return SessionFetch(self.session_id, self.epoch, send, forget)
 
     def handle_response(self, resp: FetchResponse) -> bool:
         """True if the response's partitions may be processed."""
@@ -180,31 +195,57 @@ class FetchSessionHandler:
         self.epoch = INITIAL_EPOCH
 
 
+#: Debug switch for tests: at every fetch, rebuild the fetch data from every partition
+#: as before change tracking and check it is what the tracked sets give (O(partitions)).
+VERIFY_FETCH_DATA = False
+
+
 class ReplicaFetcher:
+    """Change tracking (what keeps a fetch O(partitions that changed)): `_wanted` holds
+    the FetchPartition of every partition ready to fetch (not backing off, not awaiting
+    the leader's log end), `_held` those whose forced flush holds the next fetch, and a
+    partition is looked at again only once marked dirty: added or removed, its log
+    moved (`Partition.fetch_changed` through the replica manager: appends,
+    truncations, log start, settings), a flush of it completed, a response answered
+    it, its backoff began or (`_backoffs`, a heap of the backoffs seen by _refresh)
+    ended, or it started or stopped
+    awaiting the leader's log end. `_unsent` keeps the dirty ones until the session
+    next lists or forgets them (`FetchSessionHandler.build_changes`)."""
+
     def __init__(self, rm: ReplicaManager, leader_id: int) -> None:
         self.rm = rm
         self.rt = rm.rt
         self.config = rm.config
         self.leader_id = leader_id
         self.states: dict[TopicPartition, FetchState] = {}
-        self._order: list[TopicPartition] = []  # sorted(states)
         self._inflight: int | None = None
         self._inflight_host = ""
         self._inflight_timer: Timer | None = None
         self._wake_timer: Timer | None = None
         self._stopped = False
         self.session = FetchSessionHandler()
+        self._wanted: dict[TopicPartition, FetchPartition] = {}
+        self._held: set[TopicPartition] = set()
+        self._dirty: set[TopicPartition] = set()
+        self._unsent: set[TopicPartition] = set()
+        self._backoffs: list[tuple[int, TopicPartition]] = []
 
     # ------------------------------------------------------------------ membership
 
     def add_partition(self, tp: TopicPartition, leader_epoch: int) -> None:
         self.states[tp] = FetchState(leader_epoch)
-        self._order = sorted(self.states)
+        self._dirty.add(tp)
         self._maybe_fetch()
 
     def remove_partition(self, tp: TopicPartition) -> None:
         if self.states.pop(tp, None) is not None:
-            self._order = sorted(self.states)
+            self._dirty.add(tp)
+
+    def mark_dirty(self, tp: TopicPartition) -> None:
+        """tp's fetch data or readiness may have changed: look at it before the next
+        fetch."""
+        if tp in self.states:
+            self._dirty.add(tp)
 
     def shutdown(self) -> None:
         self._stopped = True
@@ -217,25 +258,98 @@ class ReplicaFetcher:
 
     # ------------------------------------------------------------------ fetch loop
 
-    def _ready(self, now_us: int) -> list[tuple[TopicPartition, Partition]] | None:
-        """The partitions to fetch now, sorted: not backing off, not waiting for the
-        leader's log end. None while a forced flush is pending on any partition:
-        Kafka's follower flushes inside Log.append, so its next fetch (which reports its
-        log end to the leader) waits for the fsync: so does ours."""
-        partitions = self.rm.partitions
+    def _backoff(self, tp: TopicPartition, st: FetchState, until_us: int) -> None:
+        st.delayed_until_us = until_us
+        self._dirty.add(tp)  # (_refresh files it in _backoffs)
+
+    def _fetch_partition(self, tp: TopicPartition, p: Partition,
+                         st: FetchState) -> FetchPartition:
+        log = p.log
+        last_epoch = UNDEFINED_EPOCH
+        if p.settings.follower_truncation != TRUNCATION_HIGH_WATERMARK:
+            latest = log.latest_epoch()
+            last_epoch = latest if latest is not None else UNDEFINED_EPOCH
+        return FetchPartition(
+            partition=tp[1], fetch_offset=log.log_end_offset,
+            current_leader_epoch=st.leader_epoch, last_fetched_epoch=last_epoch,
+            log_start_offset=log.log_start_offset,
+            partition_max_bytes=self.config.replica_fetch_max_bytes)
+
+    def _refresh(self, now_us: int) -> bool:
+        """Bring `_wanted` and `_held` up to date (O(dirty + held + backoffs ended)).
+        False while a forced flush is pending on any partition: Kafka's follower
+        flushes inside Log.append, so its next fetch (which reports its log end to the
+        leader) waits for the fsync: so does ours."""
         states = self.states
-        ready = []
-        for tp in self._order:
+        dirty = self._dirty
+        heap = self._backoffs
+        while heap and heap[0][0] <= now_us:
+            until, tp = heappop(heap)
+            st = states.get(tp)
+            if st is not None and st.delayed_until_us == until:
+                dirty.add(tp)
+        partitions = self.rm.partitions
+        held = self._held
+        if dirty:
+            wanted = self._wanted
+            unsent = self._unsent
+            # (each partition only updates its own entries: the order cannot matter)
+            for tp in dirty:
+                st = states.get(tp)
+                p = partitions.get(tp)
+                if st is None or p is None:
+                    if wanted.pop(tp, None) is not None:
+                        unsent.add(tp)
+                    held.discard(tp)
+                    continue
+                log = p.log
+                if log.flush_in_flight and log.committable_end_offset < log.log_end_offset:
+                    held.add(tp)
+                else:
+                    held.discard(tp)
+                until = st.delayed_until_us
+                if until <= now_us and not st.awaiting_leader_end:
+                    fp = self._fetch_partition(tp, p, st)
+                    if wanted.get(tp) != fp:
+                        wanted[tp] = fp
+                        unsent.add(tp)
+                    continue
+                if until > now_us:
+                    # looked at again once the backoff ends (also the initial 0 of a
+                    # node whose clock reads below 0)
+                    heappush(heap, (until, tp))
+                if wanted.pop(tp, None) is not None:
+                    unsent.add(tp)
+            dirty.clear()
+        if held:
+            for tp in sorted(held):
+                p = partitions.get(tp)
+                log = p.log if p is not None else None
+                if (log is None or tp not in states or not log.flush_in_flight
+                        or log.committable_end_offset >= log.log_end_offset):
+                    held.discard(tp)
+        if VERIFY_FETCH_DATA:
+            self._verify(now_us)
+        return not held
+
+    def _verify(self, now_us: int) -> None:
+        """VERIFY_FETCH_DATA: the tracked sets are what a pass over every partition
+        gives (the pass this class did at every fetch before tracking changes)."""
+        partitions = self.rm.partitions
+        hold = False
+        ready = {}
+        for tp in sorted(self.states):
             p = partitions.get(tp)
             if p is None:
                 continue
             log = p.log
             if log.flush_in_flight and log.committable_end_offset < log.log_end_offset:
-                return None
-            st = states[tp]
+                hold = True
+            st = self.states[tp]
             if st.delayed_until_us <= now_us and not st.awaiting_leader_end:
-                ready.append((tp, p))
-        return ready
+                ready[tp] = self._fetch_partition(tp, p, st)
+        assert hold == bool(self._held), (hold, self._held)
+        assert ready == self._wanted, (ready, self._wanted)
 
     def wake(self) -> None:
         """A forced flush completed somewhere: fetch if nothing else holds us."""
@@ -245,40 +359,26 @@ class ReplicaFetcher:
         if self._stopped or self._inflight is not None:
             return
         now = self.rt.now()
-        ready = self._ready(now)
-        if ready is None:
+        if not self._refresh(now):
             return  # a flush's completion wakes us
-        if not ready and (self.session.is_full or not self.session.partitions):
+        wanted = self._wanted
+        if not wanted and (self.session.is_full or not self.session.partitions):
             self._arm_wake(now)  # nothing to fetch, nothing to forget
             return
         # (nothing ready but a session holding partitions: forget them, as Kafka's
         # fetcher does; the leader closes the emptied session)
         host = self.rm.host.broker_host(self.leader_id)
         if host is None:
-            for tp, _ in ready:
-                self.states[tp].delayed_until_us = now + self.config.replica_fetch_backoff_us
+            until = now + self.config.replica_fetch_backoff_us
+            for tp in sorted(wanted):
+                self._backoff(tp, self.states[tp], until)
             self._arm_wake(now)
             return
-        wanted: dict[TopicPartition, FetchPartition] = {}
-        states = self.states
-        max_bytes = self.config.replica_fetch_max_bytes
-        for tp, p in ready:
-            log = p.log
-            last_epoch = UNDEFINED_EPOCH
-            if p.settings.follower_truncation != TRUNCATION_HIGH_WATERMARK:
-                latest = log.latest_epoch()
-                last_epoch = latest if latest is not None else UNDEFINED_EPOCH
-            wanted[tp] = FetchPartition(
-                partition=tp[1], fetch_offset=log.log_end_offset,
-                current_leader_epoch=states[tp].leader_epoch, last_fetched_epoch=last_epoch,
-                log_start_offset=log.log_start_offset, partition_max_bytes=max_bytes)
-        data = self.session.build(wanted)
+        data = self.session.build_changes(wanted, self._unsent)
+        self._unsent = set()
         if data is None:  # pragma: no cover - excluded above
             self._arm_wake(now)
             return
-        # what the leader reads this time: every session partition as last described
-        sent = {tp: (fp.fetch_offset, fp.current_leader_epoch)
-                for tp, fp in data.session.items()}
         by_topic: dict[str, list[FetchPartition]] = {}
         for tp, fp in data.to_send.items():
             by_topic.setdefault(tp[0], []).append(fp)
@@ -297,7 +397,7 @@ class ReplicaFetcher:
                                         for t, ps in forget.items()))
         self._inflight = cid
         self._inflight_host = host
-        self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, sent, msg))
+        self.rm.expect_response(cid, lambda msg: self._on_fetch_response(cid, msg))
         self._inflight_timer = self.rt.set_timer(self.config.replica_socket_timeout_us,
                                                  lambda: self._on_timeout(cid))
         self.rt.charge_cpu(self.config.request_cost_us(0))
@@ -329,9 +429,10 @@ class ReplicaFetcher:
         self.session.handle_error()
         self.rt.emit("fetch_connection_reset", leader=self.leader_id)
         now = self.rt.now()
-        for st in self.states.values():  # each gets the same value: order cannot matter
-            st.delayed_until_us = max(st.delayed_until_us,
-                                      now + self.config.replica_fetch_backoff_us)
+        until = now + self.config.replica_fetch_backoff_us
+        for tp in sorted(self.states):
+            st = self.states[tp]
+            self._backoff(tp, st, max(st.delayed_until_us, until))
         self._arm_wake(now)
 
     def _on_timeout(self, cid: int) -> None:
@@ -344,8 +445,7 @@ class ReplicaFetcher:
         self.session.handle_error()  # a new connection: start the session over
         self._maybe_fetch()
 
-    def _on_fetch_response(self, cid: int, sent: dict[TopicPartition, tuple[int, int]],
-                           msg: Message) -> None:
+    def _on_fetch_response(self, cid: int, msg: Message) -> None:
         if self._inflight != cid:
             return
         self._inflight = None
@@ -363,18 +463,22 @@ class ReplicaFetcher:
             return
         now = self.rt.now()
         nbytes = 0
+        # what the leader read: every session partition as the request left the session
+        # (the session does not change while a fetch is in flight)
+        sent = self.session.partitions
         # a partition of the session left out of the answer has nothing new
         for t in msg.responses:
             for r in t.partitions:
                 tp = (t.topic, r.partition_index)
                 st = self.states.get(tp)
                 p = self.rm.partition(tp)
-                if st is None or p is None or tp not in sent:
+                fp = sent.get(tp)
+                if st is None or p is None or fp is None:
                     continue
-                offset, epoch = sent[tp]
-                if epoch != st.leader_epoch or offset != p.log_end_offset:
+                if fp.current_leader_epoch != st.leader_epoch or fp.fetch_offset != p.log_end_offset:
                     continue  # the partition moved on since this fetch was sent
                 nbytes += len(r.records)
+                self._dirty.add(tp)
                 self._process(tp, p, st, r, now)
         self.rt.charge_cpu(self.config.request_cost_us(nbytes))
         self._maybe_fetch()
@@ -394,7 +498,7 @@ class ReplicaFetcher:
             p.update_follower_hw(r.high_watermark)
             if r.log_start_offset > p.log.log_start_offset:
                 # the leader's retention or DeleteRecords moved its start: follow it
-                p.log.maybe_increment_log_start_offset(r.log_start_offset)
+                p.follow_log_start(r.log_start_offset)
             return
         if err is Errors.OFFSET_OUT_OF_RANGE:
             if p.log_end_offset < r.log_start_offset:
@@ -404,7 +508,7 @@ class ReplicaFetcher:
             return
         # NOT_LEADER_OR_FOLLOWER, FENCED/UNKNOWN_LEADER_EPOCH, UNKNOWN_TOPIC...: metadata
         # will tell us more; retry after the backoff meanwhile.
-        st.delayed_until_us = now_us + self.config.replica_fetch_backoff_us
+        self._backoff(tp, st, now_us + self.config.replica_fetch_backoff_us)
 
     def _truncate_on_divergence(self, p: Partition, leader_epoch: int, leader_end: int) -> None:
         """Kafka's AbstractFetcherThread.getOffsetTruncationState."""
@@ -426,9 +530,10 @@ class ReplicaFetcher:
     def _ask_leader_end(self, tp: TopicPartition, p: Partition, st: FetchState) -> None:
         host = self.rm.host.broker_host(self.leader_id)
         if host is None:
-            st.delayed_until_us = self.rt.now() + self.config.replica_fetch_backoff_us
+            self._backoff(tp, st, self.rt.now() + self.config.replica_fetch_backoff_us)
             return
         st.awaiting_leader_end = True
+        self._dirty.add(tp)
         cid = self.rm.next_correlation_id()
         epoch = st.leader_epoch
 
@@ -438,6 +543,7 @@ class ReplicaFetcher:
             if st2 is not st:
                 return
             st.awaiting_leader_end = False
+            self._dirty.add(tp)
             part = self.rm.partition(tp)
             if isinstance(msg, ListOffsetsResponse) and part is not None:
                 for t in msg.topics:
@@ -446,14 +552,15 @@ class ReplicaFetcher:
                             if lp.offset < part.log_end_offset:
                                 part.truncate_to(lp.offset, reason="leader_end_offset")
                         elif (t.name, lp.partition_index) == tp:
-                            st.delayed_until_us = (self.rt.now()
-                                                   + self.config.replica_fetch_backoff_us)
+                            self._backoff(tp, st,
+                                          self.rt.now() + self.config.replica_fetch_backoff_us)
             self._maybe_fetch()
 
         def expire() -> None:
             self.rm.forget_response(cid)
             if self.states.get(tp) is st:
                 st.awaiting_leader_end = False
+                self._dirty.add(tp)
                 self._maybe_fetch()
 
         self.rm.expect_response(cid, done)

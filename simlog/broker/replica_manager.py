@@ -26,9 +26,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from simlog.broker import fetch_session
 from simlog.broker.config import TRUNCATION_HIGH_WATERMARK, BrokerConfig, TopicSettings
 from simlog.broker.delayed import DelayedFetch, DelayedProduce, FetchSpec, ProduceStatus
-from simlog.broker.fetch_session import FetchContext, FetchSessionCache
+from simlog.broker.fetch_session import FetchContext, FetchSession, FetchSessionCache
 from simlog.broker.partition import NO_LEADER, Partition, PendingIsrChange, ReadOutcome
 from simlog.broker.purgatory import Purgatory
 from simlog.broker.replica_fetcher import ReplicaFetcher
@@ -124,8 +125,10 @@ class ReplicaManager:
         # KIP-227 sessions of the fetchers that fetch from this broker (memory only)
         self.fetch_sessions = FetchSessionCache(
             lambda: rt.random, rt.now,
-            max_entries=config.max_incremental_fetch_session_cache_slots)
+            max_entries=config.max_incremental_fetch_session_cache_slots,
+            lookup=self.partitions.get)
         self.fetchers: dict[int, ReplicaFetcher] = {}
+        self._following: dict[TopicPartition, ReplicaFetcher] = {}  # who fetches tp
         self._alters: dict[TopicPartition, _InflightAlter] = {}
         self._next_correlation_id = 1
         self._pending: dict[int, Callable[[Message], None]] = {}
@@ -200,7 +203,9 @@ class ReplicaManager:
         settings = TopicSettings.resolve(self.config, self.topic_configs[topic])
         for tp in sorted(self.partitions):
             if tp[0] == topic:
-                self.partitions[tp].settings = settings
+                p = self.partitions[tp]
+                p.settings = settings
+                p.fetch_changed()  # (follower.truncation: what a fetcher sends)
 
     def _get_or_create(self, topic: str, index: int) -> Partition:
         tp = (topic, index)
@@ -212,10 +217,24 @@ class ReplicaManager:
                           TopicSettings.resolve(self.config, cfg),
                           self.config.replica_lag_time_max_us,
                           alter_isr=self._send_alter_partition, emit=self.rt.emit,
-                          eligible=self.host.broker_eligible)
+                          eligible=self.host.broker_eligible,
+                          on_fetch_change=self._on_fetch_change)
             self.partitions[tp] = p
             log.set_flush_callback(lambda: self._on_log_flushed(tp))
         return p
+
+    def _on_fetch_change(self, p: Partition) -> None:
+        """Partition.fetch_changed: the fetcher following p rebuilds its fetch data."""
+        tp = (p.topic, p.index)
+        f = self._following.get(tp)
+        if f is not None:
+            f.mark_dirty(tp)
+
+    def log_start_moved(self, tp: TopicPartition) -> None:
+        """The host's retention moved tp's log start (outside any partition call)."""
+        p = self.partitions.get(tp)
+        if p is not None:
+            p.fetch_changed()
 
     def on_connection_reset(self, node: str) -> None:
         """node's process is down (a `runtime.ConnectionReset` from it): fetchers with a
@@ -230,6 +249,9 @@ class ReplicaManager:
         if p is not None and p.is_leader:
             moved = p.maybe_increment_hw(self.rt.now())
             self._complete_delayed(tp, produce=True, fetch=moved)
+        f = self._following.get(tp)
+        if f is not None:
+            f.mark_dirty(tp)  # its flush no longer holds the fetcher
         # Whatever tp is now (follower, leader, gone), a fetcher may have been held for
         # this flush while tp was its partition: let every fetcher look again.
         for leader in sorted(self.fetchers):
@@ -265,6 +287,7 @@ class ReplicaManager:
         p = self.partitions.pop(tp, None)
         if p is None:
             return
+        p.fetch_changed()
         self._stop_fetching(tp)
         self._alters.pop(tp, None)
         p.checkpoint_high_watermark()
@@ -275,9 +298,11 @@ class ReplicaManager:
         if f is None:
             f = ReplicaFetcher(self, leader)
             self.fetchers[leader] = f
+        self._following[tp] = f
         f.add_partition(tp, leader_epoch)
 
     def _stop_fetching(self, tp: TopicPartition) -> None:
+        self._following.pop(tp, None)
         for leader in sorted(self.fetchers):
             self.fetchers[leader].remove_partition(tp)
 
@@ -285,6 +310,12 @@ class ReplicaManager:
         if produce:
             self.produce_purgatory.check_and_complete(tp)
         if fetch:
+            p = self.partitions.get(tp)
+            if p is not None:
+                # Waiting fetches of sessions where tp is parked watch it from now on
+                # (each is filed in the order it began), so all that would have watched
+                # it from the start are checked here.
+                p.fetch_changed()
             self.fetch_purgatory.check_and_complete(tp)
 
     # ------------------------------------------------------------------ AlterPartition
@@ -405,62 +436,104 @@ class ReplicaManager:
             self.rt.send(src, FetchResponse(correlation_id=req.correlation_id,
                                             error_code=ctx.error))
             return
-        # every partition of the session, as last asked (a full fetch: the request's)
-        specs = ctx.specs()
-        results, total, errors = self._read_all(req, specs)
+        session = ctx.session
+        # a full fetch: the request's partitions; an incremental one: every partition
+        # of the session, as last asked, of which only those not parked are read
+        specs = ctx.specs() if session is None else None
+        results, total, errors = self._read_all(req, ctx, specs)
         self.rt.charge_cpu(self.config.request_cost_us(total))
-        if req.max_wait_ms <= 0 or total >= req.min_bytes or errors or not specs:
+        if (req.max_wait_ms <= 0 or total >= req.min_bytes or errors
+                or (specs is not None and not specs)):
             self.rt.send(src, self._fetch_response(req, ctx, results))
             return
         partitions = self.partitions
         epochs = {}
-        for tp in specs:
+        for tp in (specs if session is None else session.dirty):
             p = partitions.get(tp)
             epochs[tp] = p.leader_epoch if p is not None else -1
 
         def respond() -> None:
-            final, nbytes, _ = self._read_all(req, specs)
+            if session is not None and session.waiter is op:
+                session.waiter = None
+            # a session changed under the wait (pinned): the copy taken, as before
+            final, nbytes, _ = self._read_all(req, ctx, op.specs if op.session is None else None)
             self.rt.charge_cpu(self.config.request_cost_us(nbytes))
             self.rt.send(src, self._fetch_response(req, ctx, final))
 
         op = DelayedFetch(ms_to_us(req.max_wait_ms), specs, epochs, req.min_bytes, is_follower,
-                          self.leader_partition, respond)
-        self.fetch_purgatory.try_complete_else_watch(op, op.order)
+                          self.leader_partition, respond, session=session)
+        if session is not None:
+            session.waiter = op
+            keys = sorted(session.dirty)
+        else:
+            keys = op.order
+        self.fetch_purgatory.try_complete_else_watch(op, keys)
 
-    def _read_all(self, req: FetchRequest, specs: dict[TopicPartition, FetchSpec]
+    def _read_all(self, req: FetchRequest, ctx: FetchContext,
+                  specs: dict[TopicPartition, FetchSpec] | None
                   ) -> tuple[dict[TopicPartition, ReadOutcome], int, bool]:
-        """Read every partition: (outcomes, record bytes read, any error or diverging
-        epoch). A quiet partition (nothing to read, nothing changed) costs a few
-        comparisons here and in Partition.read_as_leader: most of a session's are."""
+        """Read the partitions of specs, or (None) those of ctx's session that are not
+        parked: (outcomes, record bytes read, any error or diverging epoch). A parked
+        partition is not touched: its read would find nothing and change nothing but
+        the follower's fetch times, which its parked state gets lazily (see
+        `simlog.broker.fetch_session`). A quiet partition that is read (nothing to
+        read, nothing changed) costs a few comparisons here and in
+        Partition.read_as_leader."""
         now = self.rt.now()
+        ctx.read_us = now
         remaining = req.max_bytes
         replica_id = req.replica_id
         partitions = self.partitions
         out: dict[TopicPartition, ReadOutcome] = {}
         total = 0
         errors = False
-        for tp, spec in specs.items():
-            p = partitions.get(tp)
-            if p is None:
-                out[tp] = ReadOutcome(Errors.UNKNOWN_TOPIC_OR_PARTITION
-                                      if tp[0] not in self.topic_configs
-                                      else Errors.NOT_LEADER_OR_FOLLOWER)
-                errors = True
-                continue
-            hw_before = p.high_watermark
-            max_bytes = spec.max_bytes if spec.max_bytes < remaining else remaining
-            r = p.read_as_leader(spec.fetch_offset, max_bytes if max_bytes > 1 else 1,
-                                 spec.current_leader_epoch, spec.last_fetched_epoch,
-                                 replica_id, now)
-            out[tp] = r
-            if r.records:
-                n = r.size_bytes
-                total += n
-                remaining = remaining - n if remaining > n else 0
-            if r.error is not Errors.NONE or r.diverging_epoch is not None:
-                errors = True
-            if p.high_watermark != hw_before:
-                self._complete_delayed(tp, produce=True, fetch=True)
+        session: FetchSession | None = None
+        if specs is None:
+            session = ctx.session
+            assert session is not None
+            if fetch_session.VERIFY_PARKING:
+                session.check_parked()
+            todo = session.begin_read(now)
+            parts = session.partitions
+        else:
+            todo = list(specs)
+        try:
+            i = 0
+            while i < len(todo):  # (a session's list may grow while it is read)
+                tp = todo[i]
+                i += 1
+                if session is not None:
+                    cached = parts.get(tp)
+                    if cached is None:  # pragma: no cover - forgotten meanwhile
+                        continue
+                    session.cursor = tp
+                    spec = cached.spec
+                else:
+                    spec = specs[tp]  # type: ignore[index]
+                p = partitions.get(tp)
+                if p is None:
+                    out[tp] = ReadOutcome(Errors.UNKNOWN_TOPIC_OR_PARTITION
+                                          if tp[0] not in self.topic_configs
+                                          else Errors.NOT_LEADER_OR_FOLLOWER)
+                    errors = True
+                    continue
+                hw_before = p.high_watermark
+                max_bytes = spec.max_bytes if spec.max_bytes < remaining else remaining
+                r = p.read_as_leader(spec.fetch_offset, max_bytes if max_bytes > 1 else 1,
+                                     spec.current_leader_epoch, spec.last_fetched_epoch,
+                                     replica_id, now)
+                out[tp] = r
+                if r.records:
+                    n = r.size_bytes
+                    total += n
+                    remaining = remaining - n if remaining > n else 0
+                if r.error is not Errors.NONE or r.diverging_epoch is not None:
+                    errors = True
+                if p.high_watermark != hw_before:
+                    self._complete_delayed(tp, produce=True, fetch=True)
+        finally:
+            if session is not None:
+                session.end_read()
         return out, total, errors
 
     def _fetch_response(self, req: FetchRequest, ctx: FetchContext,
