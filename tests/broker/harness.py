@@ -86,9 +86,10 @@ class NodeRuntime:
         self.alive = True
         self.cpu_us = 0
         self.random = random.Random(node_id)  # fetch session ids
+        self.clock_offset_us = 0  # a skewed clock: local = loop time + offset
 
     def now(self) -> int:
-        return self.cluster.loop.now_us
+        return self.cluster.loop.now_us + self.clock_offset_us
 
     def set_timer(self, delay_us: int, callback: Callable[[], None]) -> LoopTimer:
         t = LoopTimer()
