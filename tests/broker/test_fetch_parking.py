@@ -8,6 +8,8 @@ on data in a partition its request did not list."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from simlog.broker import fetch_session, replica_fetcher
@@ -16,6 +18,8 @@ from simlog.broker.replica_manager import PartitionState
 from simlog.protocol.fetch import FetchRequest, FetchResponse
 from simlog.protocol.produce import ProducePartitionData, ProduceRequest, ProduceTopicData
 from simlog.runtime import Message
+from simlog.scenario.load import load
+from simlog.scenario.run import Run
 
 from .fakes import batch_bytes
 from .harness import Cluster
@@ -336,3 +340,22 @@ def world_run(parking: bool) -> str:
 
 def test_parking_changes_no_message_or_event_of_a_run_with_faults() -> None:
     assert world_run(parking=True) == world_run(parking=False)
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def scenario_hash(name: str, parking: bool) -> str:
+    fetch_session.PARKING = parking
+    try:
+        run = Run(load(SCENARIOS / f"{name}.yaml"))
+        run.execute()
+        return run.world.trace_hash
+    finally:
+        fetch_session.PARKING = True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swarm", "split_brain", "rolling_restart"])
+def test_parking_changes_no_message_or_event_of_a_library_scenario(name: str) -> None:
+    assert scenario_hash(name, parking=True) == scenario_hash(name, parking=False)
